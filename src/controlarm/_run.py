@@ -1,0 +1,65 @@
+"""The record of one study run: the plain objects every room produced, handed to the report room.
+
+Nothing here computes; it only carries. The pipeline fills it, the report room reads it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # imported only for type checkers, to keep rooms decoupled at runtime
+    import pandas as pd
+
+    from .analysis._results import Results
+    from .cohort._flow import Flow
+    from .outcomes._endpoints import Endpoint
+    from .spec import Study
+
+__all__ = ["StudyRun"]
+
+
+@dataclass(frozen=True)
+class StudyRun:
+    """Everything a report needs.
+
+    Attributes
+    ----------
+    study : Study
+        The frozen, validated study specification (``study.spec_hash`` identifies it).
+    flow : Flow
+        Eligibility and matching flow with exclusion counts by reason.
+    cohort : DataFrame
+        ``patient_id, hospitalization_id, group ("trial"/"pool"), index_time`` of eligible patients.
+    baseline : DataFrame
+        ``patient_id, group`` plus one column per covariate, as of the index (eligible patients).
+    covariate_kinds : dict
+        Covariate name -> "binary" or "continuous".
+    matched : DataFrame
+        The tidy matched table: ``set_id, patient_id, role ("treated"/"control"), weight,
+        distance, index_time``; one row per matched patient.
+    balance : DataFrame
+        One row per covariate: ``covariate, kind, mean_treated, mean_pool, mean_matched,
+        smd_before, smd_after`` (SMD convention in ``balance.attrs["smd_denominator"]``).
+    endpoints : DataFrame
+        One row per matched patient: ``set_id, patient_id, role`` plus endpoint columns.
+    endpoint_defs : tuple of Endpoint
+    results : Results
+    data_quality : dict
+        ``{"warnings": [...], "tables": {table: n_rows}}``.
+    provenance : dict
+        Input file hashes, spec hash, seed, package versions, timings.
+    """
+
+    study: "Study"
+    flow: "Flow"
+    cohort: "pd.DataFrame"
+    baseline: "pd.DataFrame"
+    covariate_kinds: dict[str, str]
+    matched: "pd.DataFrame"
+    balance: "pd.DataFrame"
+    endpoints: "pd.DataFrame"
+    endpoint_defs: tuple["Endpoint", ...]
+    results: "Results"
+    data_quality: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,6 @@
+"""The `outcomes` room: endpoints relative to each patient's index."""
+
+from ._derive import derive_endpoints, endpoint_definitions
+from ._endpoints import Endpoint
+
+__all__ = ["Endpoint", "derive_endpoints", "endpoint_definitions"]

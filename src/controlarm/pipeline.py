@@ -1,0 +1,184 @@
+"""The pipeline: one study file through every room, in order, passing only plain objects.
+
+spec -> sources -> validate -> cohort -> features -> matching -> outcomes -> analysis -> report.
+
+The design stage (cohort, features, matching, balance) finishes before any outcome is read, as
+guidance on externally controlled trials asks; outcomes are derived only for matched patients.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import sys
+import time
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import pandas as pd
+
+from ._run import StudyRun
+from .cohort import FlowStep
+from .errors import InputError
+
+__all__ = ["run_study", "design_study"]
+
+_PACKAGES = ("controlarm", "numpy", "scipy", "pandas", "statsmodels", "lifelines", "scikit-learn",
+             "duckdb", "pyarrow", "pydantic", "matplotlib", "pint")
+
+
+def _noop(stage: str) -> None:
+    return None
+
+
+def design_study(study, *, progress: Callable[[str], None] = _noop):
+    """Run the outcome-blind design stage: sources, validation, cohort, baseline, matching, balance.
+
+    Returns
+    -------
+    dict
+        ``sources, quality, cohort, baseline, flow, match, matched, balance, timings``.
+    """
+    from .cohort import build_cohort
+    from .features import derive_baseline
+    from .matching import balance_table, match
+    from .sources import open_sources
+    from .validate import validate_sources
+
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    progress("reading tables")
+    sources = open_sources(study.data.source, base_dir=study.base_dir)
+    progress("validating tables")
+    quality = validate_sources(sources)
+    quality.raise_if_errors()
+    timings["read_validate_s"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    progress("index dates and eligibility")
+    cohort = build_cohort(sources, study)
+    progress("baseline covariates")
+    baseline = derive_baseline(sources, cohort, study)
+    timings["cohort_features_s"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    progress("matching")
+    m = study.matching
+    needed = list(m.covariates) + list(m.exact)
+    flow = cohort.flow
+    first_missing = _first_missing(baseline, needed)
+    for group in ("trial", "pool"):
+        in_group = baseline["group"] == group
+        counts = first_missing[in_group].value_counts()
+        flow = flow.then(FlowStep(
+            stage="baseline covariates for matching",
+            group=group,
+            n_in=int(in_group.sum()),
+            excluded=tuple((f"missing {cov}", int(counts[cov])) for cov in needed if cov in counts.index),
+        ))
+    design = baseline[first_missing.isna()].copy()
+    design["treated"] = (design["group"] == "trial").astype(int)
+    if design["treated"].sum() == 0:
+        raise InputError("No trial patient has every matching covariate. Fix: check [matching] covariates and the data.")
+    result = match(
+        design, treatment="treated", covariates=m.covariates, ratio=m.ratio, method=m.method,
+        distance=m.distance, exact=m.exact, caliper=m.caliper, caliper_units=m.caliper_units,
+        order=m.order, replace=m.replace, seed=study.study.seed, id_column="patient_id",
+    )
+    matched = result.matched.copy()
+    idx = cohort.patients.set_index("patient_id")
+    matched["hospitalization_id"] = matched["patient_id"].map(idx["hospitalization_id"])
+    matched["index_time"] = matched["patient_id"].map(idx["index_time"])
+    n_t = int(design["treated"].sum())
+    n_c = int(len(design) - n_t)
+    n_sets = int(matched.loc[matched["role"] == "treated", "set_id"].nunique())
+    n_ctrl = int((matched["role"] == "control").sum())
+    flow = flow.then(FlowStep(stage="matched", group="trial", n_in=n_t,
+                              excluded=(("no control within the restrictions", n_t - n_sets),)))
+    flow = flow.then(FlowStep(stage="matched", group="pool", n_in=n_c,
+                              excluded=(("eligible but not selected", n_c - n_ctrl),)))
+    kinds = baseline.attrs.get("kinds", {})
+    binary = [c for c, k in kinds.items() if k == "binary"]
+    balance = balance_table(design, matched, treatment="treated",
+                            covariates=[c.name for c in study.features.covariates], binary=binary)
+    timings["matching_s"] = time.perf_counter() - t0
+    return {
+        "sources": sources, "quality": quality, "cohort": cohort, "baseline": baseline, "flow": flow,
+        "match": result, "matched": matched, "balance": balance, "kinds": kinds, "timings": timings,
+    }
+
+
+def run_study(study, *, progress: Callable[[str], None] = _noop) -> StudyRun:
+    """Run the whole chain and return a :class:`StudyRun` for the report room."""
+    from .analysis import analyse
+    from .outcomes import derive_endpoints, endpoint_definitions
+
+    d = design_study(study, progress=progress)
+    timings = dict(d["timings"])
+    t0 = time.perf_counter()
+    progress("outcomes")
+    matched = d["matched"]
+    defs = endpoint_definitions(study)
+    endpoints = derive_endpoints(d["sources"], matched[["patient_id", "hospitalization_id", "index_time"]], study)
+    endpoints = matched[["set_id", "patient_id", "role"]].merge(endpoints, on="patient_id", how="left")
+    timings["outcomes_s"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    progress("analysis")
+    results = analyse(endpoints, defs, published_style=study.analysis.published_style,
+                      alpha=study.analysis.alpha, seed=study.study.seed)
+    timings["analysis_s"] = time.perf_counter() - t0
+
+    sources = d["sources"]
+    quality = d["quality"]
+    return StudyRun(
+        study=study,
+        flow=d["flow"],
+        cohort=d["cohort"].patients,
+        baseline=d["baseline"],
+        covariate_kinds=d["kinds"],
+        matched=matched,
+        balance=d["balance"],
+        endpoints=endpoints,
+        endpoint_defs=defs,
+        results=results,
+        data_quality={"warnings": list(quality.warnings), "tables": dict(sources.row_counts)},
+        provenance=_provenance(study, sources, timings),
+    )
+
+
+def _first_missing(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """Name of the first missing covariate of each row (NaN when none is missing)."""
+    out = pd.Series([None] * len(frame), index=frame.index, dtype=object)
+    for col in reversed(columns):  # reversed so the first listed covariate wins
+        out = out.where(frame[col].notna(), col)
+    return out
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _provenance(study, sources, timings: dict[str, float]) -> dict:
+    versions = {}
+    for name in _PACKAGES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    files = {table: {"path": Path(p).name, "sha256": _sha256(Path(p))}
+             for table, p in sorted(sources.files.items()) if p is not None and Path(p).is_file()}
+    return {
+        "spec_hash": study.spec_hash,
+        "seed": study.study.seed,
+        "inputs": files,
+        "packages": versions,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "timings_s": {k: round(v, 4) for k, v in timings.items()},
+    }

@@ -1,0 +1,241 @@
+"""The `spec` room's models: the study file (TOML) as frozen pydantic models.
+
+Every section forbids unknown keys, so a typo is an error that names the key's path rather than a
+setting silently ignored. Cross-section rules (a matching covariate must be a defined feature) live
+on ``Study``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+__all__ = [
+    "Study",
+    "StudySection",
+    "DataSection",
+    "CohortSection",
+    "PoolIndexRule",
+    "IndexSection",
+    "Covariate",
+    "FeaturesSection",
+    "MatchingSection",
+    "LabOutcome",
+    "OutcomesSection",
+    "AnalysisSection",
+    "ReportSection",
+]
+
+DEVICE_CATEGORIES = (
+    "IMV", "NIPPV", "CPAP", "High Flow NC", "Face Mask", "Trach Collar", "Nasal Cannula", "Room Air", "Other",
+)
+LOCATION_CATEGORIES = (
+    "ed", "ward", "stepdown", "icu", "procedural", "l&d", "hospice", "psych", "rehab", "radiology", "dialysis", "other",
+)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StudySection(_Section):
+    name: str = Field(min_length=1)
+    registration: str = ""
+    description: str = ""
+    synthetic: bool = False
+    seed: int = Field(default=0, ge=0)
+
+
+class DataSection(_Section):
+    source: str = Field(min_length=1, description="folder of Parquet/CSV tables, or a .duckdb file")
+    cutoff: date | None = Field(default=None, description="vital status is known up to this date")
+
+
+class CohortSection(_Section):
+    calendar_start: date | None = None
+    calendar_end: date | None = None
+    age_min: float = Field(default=18, ge=0, le=120)
+    age_max: float | None = Field(default=None, ge=0, le=120)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "CohortSection":
+        if self.calendar_start and self.calendar_end and self.calendar_end < self.calendar_start:
+            raise ValueError("calendar_end must not be before calendar_start")
+        if self.age_max is not None and self.age_max < self.age_min:
+            raise ValueError("age_max must not be below age_min")
+        return self
+
+
+class PoolIndexRule(_Section):
+    """A candidate's index is the first time every stated condition holds at once."""
+
+    location: Literal[LOCATION_CATEGORIES] | None = "icu"  # type: ignore[valid-type]
+    devices: tuple[Literal[DEVICE_CATEGORIES], ...] = Field(default=(), min_length=0)  # type: ignore[valid-type]
+    medication: str | None = None
+    medication_window_hours: float = Field(default=24, gt=0, le=24 * 14)
+
+    @model_validator(mode="after")
+    def _something(self) -> "PoolIndexRule":
+        if self.location is None and not self.devices and self.medication is None:
+            raise ValueError("give at least one of location, devices or medication")
+        return self
+
+
+class IndexSection(_Section):
+    trial: Literal["first_administration"] = "first_administration"
+    product: str = Field(min_length=1)
+    pool: PoolIndexRule
+
+
+class Covariate(_Section):
+    """One baseline covariate, as of the index.
+
+    kinds: ``age`` (years at index), ``sex`` (1 = Male), ``bmi`` (kg/m² from the last weight and
+    height), ``lab`` and ``vital`` (last value of ``category`` in the look-back window),
+    ``days_since_admission``, ``device_at_index`` (1 if the device at index is in ``devices``),
+    ``diagnosis`` (1 if any ICD-10 code starts with one of ``codes``).
+    """
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    kind: Literal["age", "sex", "bmi", "lab", "vital", "days_since_admission", "device_at_index", "diagnosis"]
+    category: str | None = None
+    unit: str | None = None
+    lookback_hours: float | None = Field(default=None, gt=0)
+    devices: tuple[Literal[DEVICE_CATEGORIES], ...] | None = None  # type: ignore[valid-type]
+    codes: tuple[str, ...] | None = None
+
+    @model_validator(mode="after")
+    def _needs(self) -> "Covariate":
+        if self.kind in ("lab", "vital") and not self.category:
+            raise ValueError(f"a {self.kind} covariate needs `category` (for example \"crp\")")
+        if self.kind == "device_at_index" and not self.devices:
+            raise ValueError("a device_at_index covariate needs `devices` (for example [\"IMV\"])")
+        if self.kind == "diagnosis" and not self.codes:
+            raise ValueError("a diagnosis covariate needs `codes` (ICD-10 prefixes, for example [\"E11\"])")
+        return self
+
+    @property
+    def binary(self) -> bool:
+        return self.kind in ("sex", "device_at_index", "diagnosis")
+
+
+class FeaturesSection(_Section):
+    default_lookback_hours: float = Field(default=48, gt=0)
+    covariates: tuple[Covariate, ...] = Field(min_length=1)
+
+    @field_validator("covariates")
+    @classmethod
+    def _unique(cls, v: tuple[Covariate, ...]) -> tuple[Covariate, ...]:
+        names = [c.name for c in v]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"covariate names must be unique; repeated: {', '.join(dup)}")
+        return v
+
+
+class MatchingSection(_Section):
+    method: Literal["nearest"] = "nearest"
+    distance: Literal["mahalanobis", "ps", "logit_ps"] = "mahalanobis"
+    covariates: tuple[str, ...] = Field(min_length=1)
+    exact: tuple[str, ...] = ()
+    ratio: int = Field(default=1, ge=1, le=10)
+    replace: bool = False
+    order: Literal["data", "largest", "smallest", "random"] = "data"
+    caliper: float | None = Field(default=None, gt=0)
+    caliper_units: Literal["sd", "raw"] = "sd"
+
+    @model_validator(mode="after")
+    def _replace_supported(self) -> "MatchingSection":
+        if self.replace:
+            raise ValueError("replace = true is not supported yet by the nearest method; set replace = false")
+        return self
+
+
+class LabOutcome(_Section):
+    category: str = Field(min_length=1)
+    day: int = Field(ge=0, le=365)
+    window_days: float = Field(default=1, gt=0, le=14)
+    unit: str = ""
+
+
+class OutcomesSection(_Section):
+    survival_days: tuple[int, ...] = (28, 60)
+    need_imv: bool = True
+    free_days: tuple[Literal["imv", "hfno", "oxygen", "icu"], ...] = ("imv", "hfno", "oxygen", "icu")
+    free_days_horizon: int = Field(default=28, ge=1, le=365)
+    free_days_death_value: Literal[0, -1] = 0
+    max_gap_hours: float = Field(default=24, gt=0, le=24 * 7)
+    labs: tuple[LabOutcome, ...] = ()
+
+    @field_validator("survival_days")
+    @classmethod
+    def _positive(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if any(d < 1 or d > 3650 for d in v):
+            raise ValueError("survival_days must be whole days from 1 to 3650")
+        return tuple(sorted(set(v)))
+
+
+class AnalysisSection(_Section):
+    published_style: bool = True
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+
+
+class ReportSection(_Section):
+    listings: bool = False
+
+
+class Study(_Section):
+    """A validated, frozen study specification.
+
+    ``spec_hash`` is the SHA-256 of the canonical JSON of the spec, written into every output so a
+    report can be traced to the exact plan that produced it.
+    """
+
+    study: StudySection
+    data: DataSection
+    cohort: CohortSection = CohortSection()
+    index: IndexSection
+    features: FeaturesSection
+    matching: MatchingSection
+    outcomes: OutcomesSection = OutcomesSection()
+    analysis: AnalysisSection = AnalysisSection()
+    report: ReportSection = ReportSection()
+
+    _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+
+    @model_validator(mode="after")
+    def _cross(self) -> "Study":
+        names = {c.name for c in self.features.covariates}
+        for key in ("covariates", "exact"):
+            unknown = [c for c in getattr(self.matching, key) if c not in names]
+            if unknown:
+                raise ValueError(
+                    f"matching.{key} names {', '.join(map(repr, unknown))}, which "
+                    f"{'is' if len(unknown) == 1 else 'are'} not defined under [[features.covariates]] "
+                    f"(defined: {', '.join(sorted(names))})"
+                )
+        both = set(self.matching.covariates) & set(self.matching.exact)
+        if both:
+            raise ValueError(f"{', '.join(sorted(both))} cannot be both a distance covariate and an exact stratum")
+        return self
+
+    @property
+    def base_dir(self) -> Path:
+        """Folder that relative paths in the spec (``data.source``) are resolved against."""
+        return self._base_dir
+
+    @property
+    def spec_hash(self) -> str:
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    def covariate(self, name: str) -> Covariate:
+        for c in self.features.covariates:
+            if c.name == name:
+                return c
+        raise KeyError(name)
