@@ -2,8 +2,8 @@
 
 This module owns the *content* of every table the report shows (patient flow, Table 1, outcomes,
 methods) and the number formatting they share. Each builder returns a DataFrame of strings, ready
-to render as HTML here or as DOCX elsewhere; nothing in this module knows about HTML. Tables hold
-aggregates only: no patient id ever reaches them.
+to render as HTML here or as DOCX elsewhere; nothing in this module knows about HTML. Every table
+holds aggregates only, except ``sort_matched`` (the matched-set listing, by design patient-level).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ __all__ = [
     "table_one",
     "outcomes_table",
     "methods_table",
+    "sort_matched",
 ]
 
 DASH = "—"
@@ -391,3 +392,24 @@ def methods_table(results: "Results") -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows, columns=["outcome", "type", "name", "framing", "method", "conventions", "reference"])
+
+
+# --------------------------------------------------------------------------- the one patient-level table
+def sort_matched(matched: pd.DataFrame) -> pd.DataFrame:
+    """The matched table in report order: by set, treated first, then patient id.
+
+    This is the only patient-level table of the room. It feeds ``matched_sets.csv`` (an
+    analysis dataset, pseudonymous ids by design) and the HTML listing, which appears only when
+    ``report.listings`` is on.
+    """
+    cols = ["set_id", "role", "patient_id", "weight", "distance"]
+    if matched is None or matched.empty:
+        return pd.DataFrame(columns=cols)
+    out = matched.copy()
+    for col in ("weight", "distance"):
+        if col not in out.columns:
+            out[col] = float("nan")
+    out["_role_rank"] = out["role"].map({"treated": 0, "control": 1}).fillna(2)
+    out["_pid"] = out["patient_id"].astype(str)
+    out = out.sort_values(["set_id", "_role_rank", "_pid"], kind="mergesort")
+    return out[cols].reset_index(drop=True)
