@@ -206,7 +206,7 @@ kind = "diagnosis"
 codes = ["E11"]
 [matching]
 distance = "mahalanobis"
-covariates = ["age", "crp"]
+covariates = ["crp"]
 ratio = 1
 [outcomes]
 survival_days = [28, 60]

@@ -40,7 +40,7 @@ import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
@@ -187,7 +187,6 @@ def cast_expressions(column: Column, raw_type: str) -> tuple[str, str]:
         else:
             d = f"TRY_CAST({v} AS DOUBLE)"
             typed = f"(CASE WHEN isfinite({d}) AND {d} = floor({d}) THEN TRY_CAST({d} AS BIGINT) END)"
-        bad = f"({v} IS NOT NULL AND NOT isnan(TRY_CAST({v} AS DOUBLE)) IS NOT FALSE AND {typed} IS NULL)"
         bad = f"({v} IS NOT NULL AND {typed} IS NULL AND coalesce(NOT isnan(TRY_CAST({v} AS DOUBLE)), TRUE))"
     elif column.dtype == "bool":
         if rt == "BOOLEAN":
