@@ -60,7 +60,9 @@ REF_BD = (
 )
 
 
-def compute_mcnemar(b: int, c: int, *, correction: bool = False) -> tuple[float | None, float | None]:
+def compute_mcnemar(
+    b: int, c: int, *, correction: bool = False
+) -> tuple[float | None, float | None]:
     """McNemar's chi-squared statistic and p-value from the discordant counts ``b`` and ``c``.
 
     ``X2 = (|b - c| - cc)^2 / (b + c)`` on 1 df, with ``cc = 1`` when ``correction`` and
@@ -70,6 +72,14 @@ def compute_mcnemar(b: int, c: int, *, correction: bool = False) -> tuple[float 
     References
     ----------
     McNemar Q. Psychometrika 1947;12:153-157. doi:10.1007/BF02295996
+
+    Examples
+    --------
+    The seed study at day 28: 5 pseudo-pairs with only the control dead, none the other way.
+
+    >>> stat, p = compute_mcnemar(5, 0)
+    >>> stat, round(p, 7)
+    (5.0, 0.0253473)
     """
     if b + c == 0:
         return None, None
@@ -81,7 +91,10 @@ def compute_mcnemar(b: int, c: int, *, correction: bool = False) -> tuple[float 
 
 
 def set_tables(md: MatchedData) -> np.ndarray:
-    """One 2x2 table per matched set: ``[[a, b], [c, d]]``, rows treated/control, columns y=1/y=0."""
+    """One 2x2 table per matched set, ``[[a, b], [c, d]]``.
+
+    Rows are treated/control, columns y = 1 / y = 0; sets in ``set_id`` order.
+    """
     f = md.frame
     treated = f["role"].eq("treated")
     y1 = f["y"].eq(1)
@@ -89,6 +102,10 @@ def set_tables(md: MatchedData) -> np.ndarray:
     parts = [(treated & y1), (treated & ~y1), (~treated & y1), (~treated & ~y1)]
     counts = np.column_stack([p.groupby(g, sort=True).sum().to_numpy() for p in parts])
     return counts.reshape(-1, 2, 2).astype(np.int64)
+
+
+def _table(both: int, b: int, c: int, neither: int) -> dict[str, int]:
+    return {"both_1": both, "b_treated1_control0": b, "c_treated0_control1": c, "both_0": neither}
 
 
 def _pairs_counts(pairs: pd.DataFrame) -> tuple[int, int, int, int]:
@@ -136,7 +153,7 @@ def mcnemar_pseudo_pairs(
     both, b, c, neither = _pairs_counts(md.pseudo_pairs())
     conv = {
         "pairs": "each control paired with the treated patient of its set (treated reused k times)",
-        "table": {"both_1": both, "b_treated1_control0": b, "c_treated0_control1": c, "both_0": neither},
+        "table": _table(both, b, c, neither),
         **md.conventions(),
     }
     if exact:
@@ -146,11 +163,12 @@ def mcnemar_pseudo_pairs(
         conv["two_sided"] = "sum of binomial probabilities not above that of b (R binom.test)"
     else:
         name = "mcnemar_pseudo_pairs_cc" if correction else "mcnemar_pseudo_pairs"
-        method = f"McNemar chi-squared test on pseudo-pairs, {'with' if correction else 'without'} " \
-            "continuity correction"
+        method = ("McNemar chi-squared test on pseudo-pairs, "
+                  f"{'with' if correction else 'without'} continuity correction")
         stat, p = compute_mcnemar(b, c, correction=correction)
         conv["continuity_correction"] = (
-            "yes: (|b - c| - 1)^2 / (b + c), none when |b - c| < 1" if correction else "no: (b - c)^2 / (b + c)"
+            "yes: (|b - c| - 1)^2 / (b + c), none when |b - c| < 1" if correction
+            else "no: (b - c)^2 / (b + c)"
         )
         if p is None:
             conv["undefined"] = "no discordant pseudo-pairs (b + c = 0)"
@@ -177,19 +195,22 @@ def mcnemar_pairs(endpoints: pd.DataFrame, column: str) -> TestResult:
     md = prepare(endpoints, column)
     sizes = md.frame.groupby("set_id").size()
     if (sizes != 2).any():
-        raise InputError("mcnemar_pairs needs 1:1 matched pairs; some sets have more than 1 control")
+        raise InputError(
+            "mcnemar_pairs needs 1:1 matched pairs; some sets have more than 1 control"
+        )
     both, b, c, neither = _pairs_counts(md.pseudo_pairs())
     stat, p = compute_mcnemar(b, c, correction=False)
     conv = {
         "continuity_correction": "no: (b - c)^2 / (b + c); equals the uncorrected CMH over pairs",
-        "exact_version": "the exact conditional test (exact_conditional) is the exact McNemar test here",
-        "table": {"both_1": both, "b_treated1_control0": b, "c_treated0_control1": c, "both_0": neither},
+        "exact_version": "exact_conditional is the exact McNemar test for pairs",
+        "table": _table(both, b, c, neither),
         **md.conventions(),
     }
     if p is None:
         conv["undefined"] = "no discordant pairs (b + c = 0)"
     return TestResult(
-        name="mcnemar", method="McNemar chi-squared test on 1:1 matched pairs, no continuity correction",
+        name="mcnemar",
+        method="McNemar chi-squared test on 1:1 matched pairs, no continuity correction",
         statistic=stat, p_value=p, alternative="two-sided", framing="matched", n=md.n_sets,
         conventions=conv, df=1.0, reference=REF_MCNEMAR,
     )
@@ -220,8 +241,9 @@ def exact_conditional(endpoints: pd.DataFrame, column: str) -> TestResult:
     tables = set_tables(md)
     res = compute_exact_conditional(tables)
     conv = {
-        "conditioning": "number of events (y = 1) in each set; treated outcome ~ Bernoulli(m_s/n_s)",
-        "two_sided": "sum of null probabilities <= P(observed T) * (1 + 1e-7) (as R mantelhaen.test exact)",
+        "conditioning": "number of y = 1 in each set; treated outcome ~ Bernoulli(m_s / n_s)",
+        "two_sided": "sum of null probabilities <= P(observed T) * (1 + 1e-7) "
+        "(relative tolerance, as R mantelhaen.test(exact = TRUE))",
         "p_greater": res.p_greater,
         "p_less": res.p_less,
         "one_sided_meaning": "greater: treated patients have more y = 1 than expected; less: fewer",
@@ -246,7 +268,9 @@ def _cmh_parts(tables: np.ndarray) -> tuple[float, float]:
     return float((a - r1 * c1 / n).sum()), float(var.sum())
 
 
-def mantel_haenszel(endpoints: pd.DataFrame, column: str, *, correction: bool = False) -> TestResult:
+def mantel_haenszel(
+    endpoints: pd.DataFrame, column: str, *, correction: bool = False
+) -> TestResult:
     """Cochran-Mantel-Haenszel test over matched sets, one 2x2 table per set.
 
     Without correction it equals the score test of conditional logistic regression for 1:k sets.
@@ -295,8 +319,8 @@ def mh_odds_ratio(endpoints: pd.DataFrame, column: str, *, alpha: float = 0.05) 
     """Mantel-Haenszel common odds ratio over matched sets with the Robins-Breslow-Greenland CI.
 
     The odds ratio compares the odds of y = 1 in treated versus control patients. It is not
-    estimable (value None, reason in ``conventions``) when ``sum(a d / n)`` or ``sum(b c / n)`` is 0,
-    for example when no treated patient has the outcome y = 0 (then the estimate is infinite).
+    estimable (value None, reason in ``conventions``) when ``sum(a d / n)`` or ``sum(b c / n)``
+    is 0, for example when no treated patient has y = 0 (the estimate would be infinite).
 
     References
     ----------

@@ -70,7 +70,15 @@ def compute_exact_conditional(tables: np.ndarray) -> ExactResult:
     Breslow NE, Day NE. Statistical Methods in Cancer Research, Vol. I: The Analysis of
     Case-Control Studies. IARC Sci Publ 32; 1980. Chapter 7.
     Mehta CR, Patel NR, Gray R. Computing an exact confidence interval for the common odds ratio
-    in several 2x2 contingency tables. J Am Stat Assoc 1985;80:969-973. doi:10.2307/2288562
+    in several 2x2 contingency tables. J Am Stat Assoc 1985;80:969-973.
+
+    Examples
+    --------
+    Five 1:3 sets, each with one control death and the treated patient alive (y = 1 = alive):
+
+    >>> res = compute_exact_conditional([[[1, 0], [2, 1]]] * 5)
+    >>> round(res.p_greater, 4)  # (3/4)^5
+    0.2373
     """
     tables = np.asarray(tables, dtype=np.int64).reshape(-1, 2, 2)
     dist = np.array([1.0])
@@ -78,11 +86,14 @@ def compute_exact_conditional(tables: np.ndarray) -> ExactResult:
     s_obs = int(tables[:, 0, 0].sum())
     informative = 0
     expected = 0.0
+    cache: dict[tuple[int, int, int], np.ndarray] = {}  # matched sets repeat the same margins
     for (a, b), (c, d) in tables:
-        r1, c1, n = a + b, a + c, a + b + c + d
+        r1, c1, n = int(a + b), int(a + c), int(a + b + c + d)
         lo, hi = max(0, r1 + c1 - n), min(r1, c1)
-        support = np.arange(lo, hi + 1)
-        pmf = stats.hypergeom(n, c1, r1).pmf(support) if hi > lo else np.array([1.0])
+        if (n, c1, r1) not in cache:
+            support = np.arange(lo, hi + 1)
+            cache[n, c1, r1] = stats.hypergeom(n, c1, r1).pmf(support) if hi > lo else np.ones(1)
+        pmf = cache[n, c1, r1]
         expected += r1 * c1 / n if n else 0.0
         informative += int(hi > lo)
         dist = np.convolve(dist, pmf)

@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..errors import DataContractError, InputError
 
-__all__ = ["MatchedData", "check_endpoints", "prepare", "ratio_label"]
+__all__ = ["MatchedData", "arms", "check_endpoints", "prepare", "ratio_label"]
 
 KEYS = ("set_id", "patient_id", "role")
 ROLES = ("treated", "control")
@@ -67,7 +67,9 @@ def check_endpoints(endpoints: pd.DataFrame, endpoint_defs: Sequence[Any] = ()) 
     n_control = endpoints["role"].eq("control").groupby(endpoints["set_id"]).sum()
     wrong = n_treated.index[n_treated != 1].tolist()
     if wrong:
-        problems.append(f"each matched set needs exactly 1 treated patient; sets {wrong[:10]} do not")
+        problems.append(
+            f"each matched set needs exactly 1 treated patient; sets {wrong[:10]} do not"
+        )
     lonely = n_control.index[n_control < 1].tolist()
     if lonely:
         problems.append(f"each matched set needs at least 1 control; sets {lonely[:10]} have none")
@@ -142,13 +144,14 @@ class MatchedData:
         t = f[f["role"] == "treated"].drop(columns=["role"])
         c = f[f["role"] == "control"].drop(columns=["role"])
         pairs = c.merge(t, on="set_id", suffixes=("_control", "_treated"), validate="many_to_one")
-        return pairs.sort_values(["set_id", "patient_id_control"], kind="stable").reset_index(drop=True)
+        pairs = pairs.sort_values(["set_id", "patient_id_control"], kind="stable")
+        return pairs.reset_index(drop=True)
 
     def conventions(self) -> dict[str, Any]:
         """The missing-data bookkeeping every matched-set test reports."""
         return {
-            "missing_outcomes": "patients with a missing outcome are dropped; a set is dropped when "
-            "its treated patient or all its controls are missing",
+            "missing_outcomes": "patients with a missing outcome are dropped; a set is dropped "
+            "when its treated patient or all its controls are missing",
             "n_missing_treated": self.n_missing_treated,
             "n_missing_control": self.n_missing_control,
             "n_sets_dropped": self.n_sets_dropped,

@@ -79,7 +79,10 @@ class Distance:
             return np.abs(self.score[js] - self.score[i])
         assert self.Z is not None
         diff = self.Z[js] - self.Z[i]
-        return np.sqrt(np.einsum("ij,ij->i", diff, diff))
+        acc = np.zeros(len(diff))
+        for k in range(diff.shape[1]):  # elementwise, column by column: equal rows give equal distances
+            acc += diff[:, k] * diff[:, k]
+        return np.sqrt(acc)
 
     def sd(self) -> float:
         """SD (n-1) of the score over all rows: the unit of a caliper given in SDs."""
@@ -152,7 +155,7 @@ def fit_propensity(X: np.ndarray, treat: np.ndarray, names: Sequence[str]) -> Pr
     if res is not None:
         sep = [w for w in caught if issubclass(w.category, (PerfectSeparationWarning, ConvergenceWarning))]
         converged = bool(res.mle_retvals.get("converged", False))
-        lin = exog @ res.params
+        lin = _linear(X, res.params)
         if sep:
             reason = str(sep[0].message)
         elif not converged:
@@ -176,7 +179,7 @@ def _ridge_fit(X: np.ndarray, treat: np.ndarray, names: Sequence[str], reason: s
     clf.fit(Xs, treat)
     beta = clf.coef_[0] / sd
     b0 = float(clf.intercept_[0] - np.sum(clf.coef_[0] * mean / sd))
-    lin = b0 + X @ beta
+    lin = _linear(X, np.concatenate([[b0], beta]))
     model = (
         f"ridge logistic regression (scikit-learn LogisticRegression, L2, C={RIDGE_C} on standardised "
         "covariates, intercept unpenalised)"
@@ -190,6 +193,20 @@ def _ridge_fit(X: np.ndarray, treat: np.ndarray, names: Sequence[str], reason: s
     )
     coef = pd.Series([b0, *beta], index=["(Intercept)", *names], name="coef")
     return PropensityFit(coef=coef, ps=_expit(lin), linear=lin, model=model, converged=True, note=reason)
+
+
+def _linear(X: np.ndarray, params: np.ndarray) -> np.ndarray:
+    """Intercept + X @ beta, accumulated column by column (as reference BLAS dgemv does in R).
+
+    A matrix-vector product through an optimised BLAS may round the same covariate row
+    differently depending on where it sits in the matrix; then patients with identical covariates
+    get scores that differ in the last bit and ties among them are broken by that noise instead of
+    by the documented rule. Elementwise accumulation rounds identical rows identically.
+    """
+    lin = np.full(X.shape[0], float(params[0]))
+    for j in range(X.shape[1]):
+        lin += X[:, j] * params[j + 1]
+    return lin
 
 
 def _expit(x: np.ndarray) -> np.ndarray:
@@ -252,7 +269,11 @@ def mahalanobis_distance(X: np.ndarray, treat: np.ndarray, names: Sequence[str])
                 "Mahalanobis distance is singular; drop it (or one dummy per categorical variable)"
             )
     L = linalg.cholesky(S, lower=True)
-    Z = linalg.solve_triangular(L, X.T, lower=True).T
+    M = linalg.solve_triangular(L, np.eye(p), lower=True)  # L^-1, so Z = X L^-T
+    Z = np.zeros_like(X)
+    for k in range(p):  # elementwise accumulation: identical rows get identical Z (see _linear)
+        for j in range(k + 1):
+            Z[:, k] += X[:, j] * M[k, j]
     cov = pd.DataFrame(S, index=list(names), columns=list(names))
     return Distance(
         name="mahalanobis",

@@ -55,6 +55,11 @@ class MatchingProblem:
     def n_treated(self) -> int:
         return len(self.treated)
 
+    @property
+    def n_rows(self) -> int:
+        """Number of rows of the matching frame (treated and candidate controls)."""
+        return len(self.treated) + len(self.controls)
+
 
 @dataclass(frozen=True)
 class Assignment:

@@ -169,7 +169,7 @@ def _draw_flow(ax: "Axes", flow: "Flow", counts: dict[str, int], ratio: str) -> 
             _arrow(ax, main_cx, bottom if not step.excluded else mid, main_cx, next_top)
             y = next_top
             if si == len(steps) - 1:
-                lines = _wrap(f"Remaining after {step.stage.replace('_', ' ')}", 34) + [f"n = {step.n_out}"]
+                lines = ["Included", f"n = {step.n_out}"]
                 _, bottom = _box(ax, main_cx, y, lines, face="#eef4fa")
                 bottoms.append((main_cx, bottom))
 
@@ -245,10 +245,10 @@ def love_svg(balance: pd.DataFrame, threshold: float = 0.1) -> str:
     after = pd.to_numeric(balance.get("smd_after", pd.Series(dtype=float)), errors="coerce").abs()
     with report_style():
         height = 1.3 + 0.32 * max(len(covs), 1)
-        fig = _new_figure(6.5, height)
+        fig = _new_figure(8.0, height)
         longest = max((len(c) for c in covs), default=4)
-        left = min(0.45, 0.08 + 0.0115 * longest)
-        fig.subplots_adjust(left=left, right=0.97, top=1 - 0.35 / height, bottom=0.75 / height)
+        left = min(0.4, 0.06 + 0.0095 * longest)
+        fig.subplots_adjust(left=left, right=0.7, top=1 - 0.35 / height, bottom=0.75 / height)
         ax = fig.add_subplot(1, 1, 1)
         ys = list(range(len(covs)))[::-1]
         ax.axvline(threshold, color="#777777", linestyle="--", linewidth=0.9, zorder=1)
@@ -262,7 +262,7 @@ def love_svg(balance: pd.DataFrame, threshold: float = 0.1) -> str:
         ax.set_ylim(-0.7, len(covs) - 0.3)
         ax.set_xlabel("|Standardised mean difference|")
         ax.grid(axis="y", color="#eeeeee", linewidth=0.6, zorder=0)
-        ax.legend(loc="lower right", frameon=False)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, borderaxespad=0)
         return figure_to_svg(fig)
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from . import _figures, _tables
+from ._privacy import id_scrubber, scrub_dates
 
 if TYPE_CHECKING:
     from .._run import StudyRun
@@ -30,10 +31,6 @@ __all__ = ["build_html", "package_versions"]
 #: Packages whose versions the provenance footer reports when the run did not record them.
 PACKAGES = ("controlarm", "numpy", "scipy", "pandas", "statsmodels", "lifelines", "matplotlib",
             "duckdb", "pyarrow", "pydantic")
-
-_DATE = re.compile(
-    r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b"
-)
 
 _CSS = """
 :root { --ink:#1d1d1f; --muted:#5f6368; --rule:#d9d9d9; --warn:#8a4b00; --warnbg:#fff4e0;
@@ -123,29 +120,6 @@ def _figure(svg: str, prefix: str, label: str, caption: str) -> str:
 def _ul(items: Iterable[str]) -> str:
     lis = "".join(f"<li>{_e(i)}</li>" for i in items)
     return f"<ul>{lis}</ul>" if lis else "<p class=\"note\">None.</p>"
-
-
-def _id_scrubber(run: "StudyRun") -> Callable[[str], str]:
-    """A function that replaces known patient/hospitalization ids and ISO dates in free text."""
-    ids: set[str] = set()
-    for frame, cols in ((run.cohort, ("patient_id", "hospitalization_id")), (run.baseline, ("patient_id",)),
-                        (run.matched, ("patient_id",)), (run.endpoints, ("patient_id",))):
-        if frame is None:
-            continue
-        for col in cols:
-            if col in frame.columns:
-                ids.update(str(v) for v in frame[col].dropna().unique())
-    ids.discard("")
-    pattern = None
-    if ids:
-        alternatives = "|".join(re.escape(i) for i in sorted(ids, key=lambda s: (-len(s), s)))
-        pattern = re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w-])")
-
-    def scrub(text: str) -> str:
-        text = _DATE.sub("[date]", str(text))
-        return pattern.sub("[id]", text) if pattern is not None else text
-
-    return scrub
 
 
 def package_versions(run: "StudyRun") -> dict[str, str]:
@@ -439,7 +413,7 @@ def build_html(run: "StudyRun") -> str:
         timestamps; figures are rendered with pinned styles and a fixed SVG hash salt).
     """
     listings = bool(getattr(run.study.report, "listings", False))
-    scrub = _id_scrubber(run) if not listings else (lambda t: _DATE.sub("[date]", str(t)))
+    scrub = id_scrubber(run) if not listings else scrub_dates
     title = f"{run.study.study.name} — controlarm report"
     parts = [
         "<!DOCTYPE html>",

@@ -9,6 +9,7 @@ holds aggregates only, except ``sort_matched`` (the matched-set listing, by desi
 from __future__ import annotations
 
 import math
+from decimal import ROUND_HALF_UP, Context, Decimal
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +54,17 @@ def _decimals_for(magnitude: float, sig: int = 3, max_decimals: int = 3) -> int:
     return int(min(max_decimals, max(0, sig - 1 - math.floor(math.log10(abs(magnitude))))))
 
 
+def _round_half_up(x: float, decimals: int) -> str:
+    """``x`` at ``decimals`` places, halves rounded away from zero on the shortest decimal repr.
+
+    Python's ``format`` rounds the binary value half-to-even (0.0625 -> "0.062"); a reader
+    rounding the printed number by hand expects "0.063".
+    """
+    q = Decimal(1).scaleb(-decimals)
+    exact = Decimal(repr(float(x))).quantize(q, rounding=ROUND_HALF_UP, context=Context(prec=400))
+    return format(exact, "f")
+
+
 def fmt_num(x: Any, decimals: int | None = None) -> str:
     """A number for display: three significant digits unless ``decimals`` is given; NA when missing.
 
@@ -63,7 +75,7 @@ def fmt_num(x: Any, decimals: int | None = None) -> str:
         return "NA"
     x = float(x)
     d = _decimals_for(x) if decimals is None else decimals
-    text = f"{x:.{d}f}"
+    text = _round_half_up(x, d)
     return text.lstrip("-") if float(text) == 0 else text  # no "-0.00"
 
 
@@ -76,7 +88,7 @@ def fmt_p(p: Any) -> str:
     if not _finite(p):
         return "NA"
     p = float(p)
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
+    return "<0.001" if p < 0.001 else _round_half_up(p, 3)
 
 
 def fmt_estimate(e: "Estimate") -> str:
@@ -178,8 +190,8 @@ def _arm_frames(baseline: pd.DataFrame, matched: pd.DataFrame) -> dict[str, pd.D
     replacement counts once per use.
     """
     if matched is not None and not matched.empty:
-        treated_ids = matched.loc[matched["role"] == "treated", "patient_id"].drop_duplicates()
-        treated = baseline.set_index("patient_id").loc[treated_ids].reset_index()
+        treated_ids = matched.loc[matched["role"] == "treated", ["patient_id"]].drop_duplicates()
+        treated = treated_ids.merge(baseline, on="patient_id", how="left")
         control_ids = matched.loc[matched["role"] == "control", ["patient_id"]]
         controls = control_ids.merge(baseline, on="patient_id", how="left")
     else:

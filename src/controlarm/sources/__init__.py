@@ -23,7 +23,7 @@ from ._schema import (
     Column,
     TableSchema,
 )
-from ._units import HARMONISED_LABS, lab_unit_factor
+from ._units import HARMONISED_LABS, harmonised_unit, lab_unit_factor
 
 __all__ = [
     "open_sources",
@@ -34,6 +34,7 @@ __all__ = [
     "REQUIRED_TABLES",
     "OPTIONAL_TABLES",
     "HARMONISED_LABS",
+    "harmonised_unit",
     "lab_unit_factor",
     "SEX_CATEGORIES",
     "DISCHARGE_CATEGORIES",

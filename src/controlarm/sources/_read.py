@@ -27,6 +27,8 @@ Decisions:
 * CSV files are read as text (``all_varchar``) with a fixed dialect (comma, double quote, UTF-8,
   header line), never sniffed: sniffing silently mis-read ragged files in testing. Ids keep leading
   zeros. Only an empty field is missing; ``"NA"`` or ``"n/a"`` are values (and fail a numeric cast).
+* A ``str`` column read as a float (pandas writes integer ids with gaps as float64) turns ``7.0``
+  into ``"7"``; an empty string counts as missing.
 * Float ``NaN`` counts as missing. An ``int`` column accepts ``3`` and ``3.0`` but not ``3.5``. A
   ``bool`` column accepts true/false, t/f, yes/no, y/n, 1/0 (any case).
 * Column names match case-insensitively and ignoring surrounding spaces; category *values* do not
@@ -174,7 +176,13 @@ def cast_expressions(column: Column, raw_type: str) -> tuple[str, str]:
         return f"CAST(NULL AS {target})", f"({r} IS NOT NULL)"
     is_text = rt == "VARCHAR"
     if column.dtype == "str":
-        typed = f"NULLIF(CAST({r} AS VARCHAR), '')"
+        if rt in ("DOUBLE", "FLOAT", "REAL"):  # ids written by pandas as floats: 7.0 -> "7"
+            typed = (
+                f"(CASE WHEN isnan({r}) THEN NULL WHEN isfinite({r}) AND {r} = floor({r}) "
+                f"THEN CAST(TRY_CAST({r} AS BIGINT) AS VARCHAR) ELSE CAST({r} AS VARCHAR) END)"
+            )
+        else:
+            typed = f"NULLIF(CAST({r} AS VARCHAR), '')"
         return typed, "FALSE"
     v = f"NULLIF(trim({r}), '')" if is_text else r
     if column.dtype == "float":

@@ -51,14 +51,16 @@ __all__ = [
 DTYPES = frozenset({"str", "float", "int", "bool", "date", "timestamp"})
 
 #: Engine type each logical type is cast to. Timestamps are UTC-aware.
-DUCKDB_TYPES = {
-    "str": "VARCHAR",
-    "float": "DOUBLE",
-    "int": "BIGINT",
-    "bool": "BOOLEAN",
-    "date": "DATE",
-    "timestamp": "TIMESTAMP WITH TIME ZONE",
-}
+DUCKDB_TYPES: Mapping[str, str] = MappingProxyType(
+    {
+        "str": "VARCHAR",
+        "float": "DOUBLE",
+        "int": "BIGINT",
+        "bool": "BOOLEAN",
+        "date": "DATE",
+        "timestamp": "TIMESTAMP WITH TIME ZONE",
+    }
+)
 
 
 @dataclass(frozen=True)

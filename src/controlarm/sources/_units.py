@@ -21,17 +21,37 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from types import MappingProxyType
+from typing import Mapping
 
-__all__ = ["HARMONISED_LABS", "UnitFactor", "lab_unit_factor"]
+__all__ = ["HARMONISED_LABS", "UnitFactor", "harmonised_unit", "lab_unit_factor"]
 
 #: lab_category -> (pint target unit, label of the harmonised unit).
-HARMONISED_LABS: dict[str, tuple[str, str]] = {
-    "d_dimer": ("microgram / liter", "µg/L FEU"),
-    "crp": ("milligram / liter", "mg/L"),
-}
+HARMONISED_LABS: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {
+        "d_dimer": ("microgram / liter", "µg/L FEU"),
+        "crp": ("milligram / liter", "mg/L"),
+    }
+)
 
 _SUFFIX = re.compile(r"[\s(\[]*\b(FEU|DDU)\b[)\]]*\s*$", re.IGNORECASE)
 _MICRO = str.maketrans({"\u00b5": "u", "\u03bc": "u"})  # micro sign and Greek mu
+
+
+def harmonised_unit(lab_category: str) -> str | None:
+    """Label of the unit ``lab_category`` is harmonised to, or None when it passes through.
+
+    Examples
+    --------
+    >>> harmonised_unit("d_dimer")
+    'µg/L FEU'
+    >>> harmonised_unit("crp")
+    'mg/L'
+    >>> harmonised_unit("ferritin") is None
+    True
+    """
+    entry = HARMONISED_LABS.get(lab_category)
+    return entry[1] if entry else None
 
 
 @dataclass(frozen=True)

@@ -145,9 +145,11 @@ class MatchingSection(_Section):
     exact: tuple[str, ...] = ()
     ratio: int = Field(default=1, ge=1, le=10)
     replace: bool = False
-    order: Literal["data", "largest", "smallest", "random"] = "data"
+    # None = MatchIt's defaults: order "largest" for PS distances, "data" for Mahalanobis;
+    # caliper in SD units of a PS distance, raw units of a Mahalanobis distance.
+    order: Literal["data", "largest", "smallest", "random"] | None = None
     caliper: float | None = Field(default=None, gt=0)
-    caliper_units: Literal["sd", "raw"] = "sd"
+    caliper_units: Literal["sd", "raw"] | None = None
 
     @model_validator(mode="after")
     def _replace_supported(self) -> "MatchingSection":
