@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._timelines import FACE_MASK, HFNO, IMV, NC, NIPPV, ROOM_AIR, Script
+from ._timelines import DAY, FACE_MASK, HFNO, IMV, NC, NIPPV, ROOM_AIR, Script, script_free_days
 
 __all__ = [
     "TrialSpec",
@@ -28,6 +28,7 @@ __all__ = [
     "MARGIN",
     "MATCH_COVARIATES",
     "draw_twin_covariates",
+    "jitter_script",
     "covariance_variants",
     "mahalanobis",
 ]
@@ -192,6 +193,71 @@ def draw_twin_covariates(rng: np.random.Generator, spec: TrialSpec) -> dict[str,
         "crp": round(spec.crp + rng.uniform(-2.5, 2.5), 1),
         "dsa": spec.dsa + rng.uniform(-0.15, 0.15),
     }
+
+
+def _valid(s: Script) -> bool:
+    hour = 1 / 24
+    starts = [t for _, t in s.devices]
+    end = s.discharge if s.death is None else min(s.discharge, s.death)
+    if any(b - a < hour for a, b in zip(starts, starts[1:])) or end - starts[-1] < hour:
+        return False
+    if s.icu_out is not None:
+        icu_level = [k for k, (d, _) in enumerate(s.devices) if d in (IMV, HFNO, NIPPV)]
+        after = s.devices[icu_level[-1] + 1][1] if icu_level and icu_level[-1] + 1 < len(starts) else 0.0
+        if not after <= s.icu_out <= s.discharge - hour:
+            return False
+    if s.ecmo is not None:
+        segs = [(d, a, starts[k + 1] if k + 1 < len(starts) else end) for k, (d, a) in enumerate(s.devices)]
+        if not any(d == IMV and a < s.ecmo[0] and s.ecmo[1] <= b for d, a, b in segs):
+            return False
+    return True
+
+
+def _death_class(s: Script) -> tuple:
+    return (None,) if s.death is None else (s.death <= 8, s.death <= 28, s.death <= 60)
+
+
+def jitter_script(rng: np.random.Generator, script: Script, hours: float = 3.0) -> Script:
+    """Move each designed time by up to ``hours`` (whole minutes) without changing any outcome.
+
+    A move is kept only when the free days, the death class (by day 8, 28, 60) and the course's
+    order stay the same, so designed transitions do not all fall on the minute of the index.
+    """
+    target = script_free_days(script)
+    cls = _death_class(script)
+    cur = script
+
+    def moved(s: Script, field: str, k: int | None, delta: float) -> Script:
+        if field == "devices":
+            devs = list(s.devices)
+            devs[k] = (devs[k][0], devs[k][1] + delta)
+            return Script(tuple(devs), s.icu_out, s.discharge, s.death, s.discharge_category, s.ecmo)
+        if field == "end":  # discharge, and the death when it happens in hospital
+            death = s.death + delta if s.death is not None and s.death == s.discharge else s.death
+            return Script(s.devices, s.icu_out, s.discharge + delta, death, s.discharge_category, s.ecmo)
+        if field == "death":
+            return Script(s.devices, s.icu_out, s.discharge, s.death + delta, s.discharge_category, s.ecmo)
+        if field == "icu_out":
+            return Script(s.devices, s.icu_out + delta, s.discharge, s.death, s.discharge_category, s.ecmo)
+        e = list(s.ecmo)
+        e[k] += delta
+        return Script(s.devices, s.icu_out, s.discharge, s.death, s.discharge_category, tuple(e))
+
+    points = [("devices", k) for k in range(1, len(script.devices))] + [("end", None)]
+    if script.death is not None and script.death != script.discharge:
+        points.append(("death", None))
+    if script.icu_out is not None:
+        points.append(("icu_out", None))
+    if script.ecmo is not None:
+        points += [("ecmo", 0), ("ecmo", 1)]
+    for field, k in points:
+        delta = int(rng.integers(-round(hours * 60), round(hours * 60) + 1)) / DAY
+        for d in (delta, -delta):
+            cand = moved(cur, field, k, d)
+            if _valid(cand) and script_free_days(cand) == target and _death_class(cand) == cls:
+                cur = cand
+                break
+    return cur
 
 
 def covariance_variants(x_trial: np.ndarray, x_pool: np.ndarray) -> dict[str, np.ndarray]:

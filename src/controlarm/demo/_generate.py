@@ -93,7 +93,7 @@ def _trial_course(rng: np.random.Generator, spec: D.TrialSpec) -> Course:
         key=spec.pid, group="trial", sex=spec.sex,
         birth=to_datetime64(index).astype("datetime64[D]") - np.timedelta64(round(spec.age * 365.25), "D"),
         admission=adm, ed_end=adm + int(rng.integers(2 * HOUR, 5 * HOUR)), icu_in=icu_in,
-        index=index, pre_devices=pre, script=spec.script, icu_name="ICU 1",
+        index=index, pre_devices=pre, script=D.jitter_script(rng, spec.script), icu_name="ICU 1",
         ward_names=("COVID ward A", "COVID ward A"),
     )
     c.patient_id = spec.pid
@@ -208,7 +208,8 @@ def _build(seed: int) -> _Build:
         spec = D.TRIAL[tw_set[j]]
         k = j % 3
         c = admission_course(r_course, key=f"{spec.pid}-twin{k + 1}", group="twin", cov=cov,
-                             script=D.TWIN_SCRIPTS[spec.pid][k], dexa="admission", icu_name="ICU 1")
+                             script=D.jitter_script(r_course, D.TWIN_SCRIPTS[spec.pid][k]),
+                             dexa="admission", icu_name="ICU 1")
         _set_dimer7(r_course, c, dimer[(spec.pid, k)])
         annotate(r_course, c)
         pool.append(c)

@@ -30,6 +30,7 @@ __all__ = [
     "to_datetime64",
     "index_time",
     "free_days",
+    "script_free_days",
     "device_at",
     "ever_device_after",
     "build_course",
@@ -175,6 +176,24 @@ def free_days(course: Course, index: int, horizon: int = 28) -> dict[str, int]:
             n += not any(s < b and e > a for s, e in ivs)
         out[name] = n
     return out
+
+
+def script_free_days(script: Script, horizon: int = 28) -> dict[str, int]:
+    """``free_days`` of a script, in days relative to the index (the ICU stay starts by day 0)."""
+    end = script.discharge if script.death is None else min(script.discharge, script.death)
+    if script.death is not None and script.death <= horizon:
+        return {"imv": 0, "hfno": 0, "oxygen": 0, "icu": 0}
+    devs = list(script.devices)
+    segs = [(d, s, min(devs[k + 1][1], end) if k + 1 < len(devs) else end) for k, (d, s) in enumerate(devs)]
+    icu_end = end if script.icu_out is None else min(script.icu_out, end)
+    busy = {
+        "imv": [(s, e) for d, s, e in segs if d == IMV],
+        "hfno": [(s, e) for d, s, e in segs if d == HFNO],
+        "oxygen": [(s, e) for d, s, e in segs if d != ROOM_AIR],
+        "icu": [(0.0, icu_end)],
+    }
+    return {k: sum(not any(s < d and e > d - 1 for s, e in ivs) for d in range(1, horizon + 1))
+            for k, ivs in busy.items()}
 
 
 def build_course(

@@ -82,6 +82,11 @@ def _pooled_sd(x: np.ndarray, t: np.ndarray, binary: bool) -> float:
     return float(np.sqrt(np.sum(xc**2) / (n - 2))) if n > 2 else float("nan")
 
 
+def _ratio(a: float, b: float) -> float:
+    """a / b, NaN when b is zero or either is undefined (a variance ratio needs spread in both)."""
+    return float(a) / float(b) if np.isfinite(a) and np.isfinite(b) and b > 0 else float("nan")
+
+
 def balance_table(
     data: pd.DataFrame,
     matched: pd.DataFrame,
@@ -199,13 +204,17 @@ def balance_table(
         def smd(diff: float) -> float:
             if not np.isfinite(diff):
                 return float("nan")
-            return diff if abs(diff) <= _EPS else diff / sd
+            if abs(diff) <= _EPS:
+                return diff
+            # no spread at all in either group (e.g. one treated patient, a constant covariate):
+            # the SMD is undefined, not infinite
+            return diff / sd if np.isfinite(sd) and sd > _EPS else float("nan")
 
         if is_bin:
             vr_before = vr_after = float("nan")
         else:
-            vr_before = _wvar(x[t1], ones[t1]) / _wvar(x[t0], ones[t0])
-            vr_after = _wvar(x[t1], w_after[t1]) / _wvar(x[t0], w_after[t0])
+            vr_before = _ratio(_wvar(x[t1], ones[t1]), _wvar(x[t0], ones[t0]))
+            vr_after = _ratio(_wvar(x[t1], w_after[t1]), _wvar(x[t0], w_after[t0]))
         rows.append(
             {
                 "covariate": c,

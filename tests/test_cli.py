@@ -1,0 +1,90 @@
+"""Tests of the `controlarm` command: exit codes, messages, and never a traceback for a user's mistake."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from . import _clif
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "controlarm", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=300)
+
+
+@pytest.fixture()
+def tiny(tmp_path) -> Path:
+    return _clif.write(tmp_path)
+
+
+@pytest.mark.parametrize("command", ["init", "validate", "run", "demo"])
+def test_every_command_has_help(command):
+    res = cli(command, "--help")
+    assert res.returncode == 0, res.stderr
+    assert "Usage" in res.stdout
+
+
+def test_init_writes_a_template_and_refuses_to_overwrite(tmp_path):
+    target = tmp_path / "study.toml"
+    assert cli("init", str(target)).returncode == 0
+    assert "[matching]" in target.read_text()
+    again = cli("init", str(target))
+    assert again.returncode == 2
+    assert "already exists" in again.stderr and "--force" in again.stderr
+    assert "Traceback" not in again.stderr
+
+
+def test_validate_reports_eligibility_counts(tiny):
+    res = cli("validate", str(tiny))
+    assert res.returncode == 0, res.stderr
+    assert "eligible: 1 trial patients, 2 pool candidates" in res.stdout
+    assert "excluded 1 (age above 70)" in res.stdout
+    js = json.loads(cli("validate", str(tiny), "--json").stdout)
+    assert js["eligible"] == {"trial": 1, "pool": 2}
+
+
+def test_run_writes_the_report_folder(tiny, tmp_path):
+    out = tmp_path / "report"
+    res = cli("run", str(tiny), "--out", str(out), "-q")
+    assert res.returncode == 0, res.stderr
+    for name in ("index.html", "results.json", "matched_sets.csv", "manifest.json"):
+        assert (out / name).is_file()
+    results = json.loads((out / "results.json").read_text())
+    assert results["matching"]["n_sets"] == 1
+    # T1 (CRP 80) is matched to C2 (CRP 90), the nearer of the two eligible candidates. Mahalanobis
+    # with MatchIt's pooled within-group variance: the pool (120, 90) has SS 450, the single treated
+    # patient 0, over n - 2 = 1 -> variance 450; distance = 10 / sqrt(450) = 0.4714045208.
+    assert (out / "matched_sets.csv").read_text().splitlines()[1:] == ["1,treated,T1,1,0", "1,control,C2,1,0.4714045208"]
+
+
+def test_bad_study_file_is_one_message_and_exit_2(tiny):
+    text = tiny.read_text().replace("ratio = 1", "ratio = 0\nbogus = 1")
+    tiny.write_text(text)
+    res = cli("validate", str(tiny))
+    assert res.returncode == 2
+    assert "`matching.ratio`" in res.stderr and "unknown key `matching.bogus`" in res.stderr
+    assert "Traceback" not in res.stderr + res.stdout
+
+
+def test_broken_data_names_table_column_and_fix(tiny):
+    labs = tiny.parent / "data" / "labs.parquet"
+    import pandas as pd
+
+    df = pd.read_parquet(labs).drop(columns=["reference_unit"])
+    df.to_parquet(labs, index=False)
+    res = cli("run", str(tiny), "--out", str(tiny.parent / "out"))
+    assert res.returncode == 2
+    assert "labs" in res.stderr and "reference_unit" in res.stderr and "Fix" in res.stderr
+    assert "Traceback" not in res.stderr + res.stdout
+    assert not (tiny.parent / "out" / "index.html").exists()
+
+
+def test_missing_study_file(tmp_path):
+    res = cli("run", str(tmp_path / "nope.toml"))
+    assert res.returncode == 2
+    assert "study file not found" in res.stderr and "controlarm init" in res.stderr
