@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._timelines import DAY, FACE_MASK, HFNO, IMV, NC, NIPPV, ROOM_AIR, Script, script_free_days
+from ._timelines import DAY, HFNO, IMV, NC, NIPPV, ROOM_AIR, Script, script_free_days
 
 __all__ = [
     "TrialSpec",
@@ -100,7 +100,7 @@ TRIAL: tuple[TrialSpec, ...] = (
 
 # Twins' courses, three per trial patient. Deaths by day 28: one in each of the sets of T01, T02,
 # T03, T06 and T08 (days 10-27); by day 60 also one in T04's set (in the ICU, day 34) and a second
-# one in T08's set (after discharge to long-term care, day 47). Seven twins are intubated after the
+# one in T08's set (after discharge to long-term care, day 47). Eight twins are intubated after the
 # index; T04's twins are on IMV at the index like T04.
 TWIN_SCRIPTS: dict[str, tuple[Script, Script, Script]] = {
     "T01": (
@@ -155,8 +155,7 @@ CONTROL_D7_DIMER = (
     15200.0,
 )
 
-# Twins' pre-index: ward device before the ICU; twin calendar window.
-TWIN_PRE_WARD_DEVICE = FACE_MASK
+# Calendar window of the twins' index (the ICU admission).
 TWIN_INDEX_WINDOW = ("2020-07-01T00:00", "2021-11-30T00:00")
 
 
