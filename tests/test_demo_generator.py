@@ -183,8 +183,8 @@ def _free_days(t, pid, index, holds):
 def _dimer_d7(t, pid, index):
     labs = t["labs"]
     d = labs[(labs.hospitalization_id == "H" + pid) & (labs.lab_category == "d_dimer")].copy()
-    factor = d.reference_unit.map({"ng/mL": 1.0, "ug/L": 1.0, "µg/L": 1.0, "mg/L FEU": 1000.0,
-                                   "mg/L": 1000.0})
+    # FEU units convert by 1 (ng/mL = ug/L) or 1000 (mg/L); DDU is half of FEU (Adam et al. 2009)
+    factor = d.reference_unit.map({"ng/mL FEU": 1.0, "ug/L FEU": 1.0, "mg/L FEU": 1000.0, "ng/mL DDU": 2.0})
     assert factor.notna().all(), set(d.reference_unit)
     d["value"] = d.lab_value_numeric * factor
     d["gap"] = (d.lab_collect_dttm - (index + 168 * H)).abs()
@@ -466,6 +466,9 @@ def test_day7_d_dimer_quartiles(tables, derived, design):
             out.append(v)
     assert np.percentile(trial, [25, 50, 75]).tolist() == PAPER_TRIAL_DIMER
     assert np.percentile(ctl, [25, 50, 75]).tolist() == PAPER_CONTROL_DIMER
+    # R: wilcox.test(trial, control, exact = FALSE, correct = TRUE)$p.value; paper_pvalue 0.0085
+    p = stats.mannwhitneyu(trial, ctl, method="asymptotic", use_continuity=True).pvalue
+    assert p == pytest.approx(0.0085, abs=5e-5)
 
 
 def test_free_days_not_significantly_different(tables, derived, design):

@@ -23,8 +23,8 @@ app = typer.Typer(
     help="controlarm: build a matched external control arm for a small single-arm trial, and analyse it.",
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _fail(exc: ControlarmError) -> None:

@@ -71,7 +71,7 @@ def _trial_cov(spec: D.TrialSpec) -> dict:
 
 
 def _dimer_unit(t: int) -> str:
-    return "ng/mL" if t < _DIMER_SWITCH else "ug/L"
+    return "ng/mL FEU" if t < _DIMER_SWITCH else "ug/L FEU"
 
 
 def _set_dimer7(rng: np.random.Generator, c: Course, value: float) -> None:

@@ -207,9 +207,11 @@ def _labs(rng, c: Course, buf: _Cols) -> None:
         keep &= ~((t >= c.dimer_blackout[0]) & (t <= c.dimer_blackout[1]))
     year2021 = t >= (np.datetime64("2021-01-01T00:00", "m") - EPOCH).astype(np.int64)
     poc = rng.random(n) < 0.1
-    for mask, u, scale, dec in ((keep & ~year2021 & ~poc, "ng/mL", 1, 0),
+    # Three laboratories' conventions, as in real warehouses: ng/mL FEU, mg/L FEU, and a point-of-care
+    # assay reporting D-dimer units (DDU, about half the FEU number).
+    for mask, u, scale, dec in ((keep & ~year2021 & ~poc, "ng/mL FEU", 1, 0),
                                 (keep & year2021 & ~poc, "mg/L FEU", 1000, 2),
-                                (keep & poc, "ug/L", 1, 0)):
+                                (keep & poc, "ng/mL DDU", 2, 0)):
         if mask.any():
             rows.append(("d_dimer", t[mask], np.round(dd[mask] / scale, dec), u, "D-dimer", dec))
     if c.dimer7 is not None:
