@@ -119,3 +119,27 @@ def test_endpoint_definitions_follow_the_spec(tiny):
     names = [d.name for d in endpoint_definitions(study)]
     assert names == ["alive_d28", "alive_d60", "time_to_death", "need_imv", "imv_free_days_28",
                      "hfno_free_days_28", "oxygen_free_days_28", "icu_free_days_28", "d_dimer_d7"]
+
+
+def test_trajectories_merge_records_into_episodes_in_days_from_index(tiny):
+    """T1 (index 06-02 00:00): HFNC 06-01 -> 06-03 12:00 is days -1..1.5; IMV to 06-05 06:00 (3.25);
+    NC to 06-09 (7); Room Air to discharge 06-12 (10). ICU 06-01 -> 06-10 is -1..8. MSC on days 0, 3, 6;
+    the stroke on day 4; discharged home on day 10."""
+    from controlarm.outcomes import derive_trajectories
+
+    study, sources = tiny
+    cohort = build_cohort(sources, study).patients
+    matched = cohort[cohort["patient_id"] == "T1"].assign(set_id=1, role="treated")
+    traj = derive_trajectories(sources, matched, study)
+    sup = traj["support"]
+    dev = sup[sup["kind"] == "device"][["category", "start_day", "end_day"]].values.tolist()
+    assert dev == [["High Flow NC", -1.0, 1.5], ["IMV", 1.5, 3.25], ["Nasal Cannula", 3.25, 7.0], ["Room Air", 7.0, 10.0]]
+    assert sup[sup["kind"] == "icu"][["start_day", "end_day"]].values.tolist() == [[-1.0, 8.0]]
+    ev = traj["events"]
+    assert ev[ev["kind"] == "administration"]["day"].tolist() == [0.0, 3.0, 6.0]
+    assert ev[ev["kind"] == "adverse_event"][["day", "label"]].values.tolist() == [[4.0, "Ischaemic stroke"]]
+    assert ev[ev["kind"] == "discharge"][["day", "label"]].values.tolist() == [[10.0, "Home"]]
+    labs = traj["labs"]
+    dd = labs[labs["lab_category"] == "d_dimer"][["day", "value"]].values.tolist()
+    assert dd == [[6.0, 900.0], [7.0, 1500.0], [8.0, 400.0]]
+    assert labs[labs["lab_category"] == "crp"][["day", "value"]].values.tolist() == [[-1.0, 80.0]]

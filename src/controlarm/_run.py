@@ -47,6 +47,14 @@ class StudyRun:
     results : Results
     data_quality : dict
         ``{"warnings": [...], "tables": {table: n_rows}}``.
+    trajectories : dict of DataFrame
+        Long per-patient data for figures, all times in days from index, matched patients only:
+        ``"support"`` (patient_id, role, set_id, kind: device/ecmo/icu, category, start_day, end_day),
+        ``"labs"`` (patient_id, role, set_id, lab_category, day, value) for days -1..horizon, and
+        ``"events"`` (patient_id, role, set_id, kind: administration/adverse_event/death/discharge,
+        day, label).
+    safety : object or None
+        The safety room's result (``to_dict()``, ``to_html()``), or None when not computed.
     provenance : dict
         Input file hashes, spec hash, seed, package versions, timings.
     """
@@ -63,3 +71,5 @@ class StudyRun:
     results: "Results"
     data_quality: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
+    trajectories: dict[str, "pd.DataFrame"] = field(default_factory=dict)
+    safety: Any = None

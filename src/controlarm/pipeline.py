@@ -112,7 +112,7 @@ def design_study(study, *, progress: Callable[[str], None] = _noop):
 def run_study(study, *, progress: Callable[[str], None] = _noop) -> StudyRun:
     """Run the whole chain and return a :class:`StudyRun` for the report room."""
     from .analysis import analyse
-    from .outcomes import derive_endpoints, endpoint_definitions
+    from .outcomes import derive_endpoints, derive_trajectories, endpoint_definitions
 
     d = design_study(study, progress=progress)
     timings = dict(d["timings"])
@@ -122,6 +122,7 @@ def run_study(study, *, progress: Callable[[str], None] = _noop) -> StudyRun:
     defs = endpoint_definitions(study)
     endpoints = derive_endpoints(d["sources"], matched[["patient_id", "hospitalization_id", "index_time"]], study)
     endpoints = matched[["set_id", "patient_id", "role"]].merge(endpoints, on="patient_id", how="left")
+    trajectories = derive_trajectories(d["sources"], matched, study)
     timings["outcomes_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -145,6 +146,7 @@ def run_study(study, *, progress: Callable[[str], None] = _noop) -> StudyRun:
         results=results,
         data_quality={"warnings": list(quality.warnings), "tables": dict(sources.row_counts)},
         provenance=_provenance(study, sources, timings),
+        trajectories=trajectories,
     )
 
 

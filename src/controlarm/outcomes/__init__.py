@@ -2,5 +2,6 @@
 
 from ._derive import derive_endpoints, endpoint_definitions
 from ._endpoints import Endpoint
+from ._trajectories import derive_trajectories
 
-__all__ = ["Endpoint", "derive_endpoints", "endpoint_definitions"]
+__all__ = ["Endpoint", "derive_endpoints", "derive_trajectories", "endpoint_definitions"]

@@ -27,6 +27,9 @@ __all__ = [
     "MatchingSection",
     "LabOutcome",
     "OutcomesSection",
+    "ScheduleSpec",
+    "ContextEvent",
+    "SafetySection",
     "AnalysisSection",
     "ReportSection",
 ]
@@ -182,6 +185,37 @@ class OutcomesSection(_Section):
         return tuple(sorted(set(v)))
 
 
+class ScheduleSpec(_Section):
+    """The protocol's administration schedule, for adherence."""
+
+    n_administrations: int = Field(default=1, ge=1, le=100)
+    interval_hours: float = Field(default=0, ge=0)
+    tolerance_hours: float = Field(default=24, ge=0)
+    dose_min: float | None = Field(default=None, ge=0)
+    dose_max: float | None = Field(default=None, ge=0)
+    dose_unit: str = ""
+
+    @model_validator(mode="after")
+    def _doses(self) -> "ScheduleSpec":
+        if self.dose_min is not None and self.dose_max is not None and self.dose_max < self.dose_min:
+            raise ValueError("dose_max must not be below dose_min")
+        return self
+
+
+class ContextEvent(_Section):
+    """An event counted among matched controls from their diagnoses, as context for the trial's AEs."""
+
+    name: str = Field(min_length=1)
+    codes: tuple[str, ...] = Field(min_length=1)
+
+
+class SafetySection(_Section):
+    schedule: ScheduleSpec | None = None
+    teae_days: int = Field(default=28, ge=0, le=3650)      # treatment-emergent: onset from first dose to day N
+    infusion_window_hours: float = Field(default=24, ge=0, le=24 * 14)
+    context_events: tuple[ContextEvent, ...] = ()
+
+
 class AnalysisSection(_Section):
     published_style: bool = True
     alpha: float = Field(default=0.05, gt=0, lt=1)
@@ -205,6 +239,7 @@ class Study(_Section):
     features: FeaturesSection
     matching: MatchingSection
     outcomes: OutcomesSection = OutcomesSection()
+    safety: SafetySection = SafetySection()
     analysis: AnalysisSection = AnalysisSection()
     report: ReportSection = ReportSection()
 
