@@ -222,7 +222,9 @@ class AnalysisSection(_Section):
 
 
 class ReportSection(_Section):
-    listings: bool = False
+    listings: bool = False                      # patient-level listings (ids, days) in the report
+    suppress_small_cells: bool = False          # show pool-derived counts below the threshold as "<N"
+    small_cell_threshold: int = Field(default=5, ge=1, le=100)
 
 
 class Study(_Section):
