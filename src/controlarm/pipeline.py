@@ -94,10 +94,10 @@ def design_study(study, *, progress: Callable[[str], None] = _noop):
     n_c = int(len(design) - n_t)
     n_sets = int(matched.loc[matched["role"] == "treated", "set_id"].nunique())
     n_ctrl = int((matched["role"] == "control").sum())
-    flow = flow.then(FlowStep(stage="matched", group="trial", n_in=n_t,
-                              excluded=(("no control within the restrictions", n_t - n_sets),)))
-    flow = flow.then(FlowStep(stage="matched", group="pool", n_in=n_c,
-                              excluded=(("eligible but not selected", n_c - n_ctrl),)))
+    flow = flow.then(FlowStep(stage="matching", group="trial", n_in=n_t,
+                              excluded=_nonzero(("no control within the restrictions", n_t - n_sets))))
+    flow = flow.then(FlowStep(stage="matching", group="pool", n_in=n_c,
+                              excluded=_nonzero(("eligible but not selected", n_c - n_ctrl))))
     kinds = baseline.attrs.get("kinds", {})
     binary = [c for c, k in kinds.items() if k == "binary"]
     balance = balance_table(design, matched, treatment="treated",
@@ -148,6 +148,11 @@ def run_study(study, *, progress: Callable[[str], None] = _noop) -> StudyRun:
         provenance=_provenance(study, sources, timings),
         trajectories=trajectories,
     )
+
+
+def _nonzero(*pairs: tuple[str, int]) -> tuple[tuple[str, int], ...]:
+    """Only the exclusion reasons that removed somebody (a zero would draw an empty box)."""
+    return tuple((reason, n) for reason, n in pairs if n > 0)
 
 
 def _first_missing(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
