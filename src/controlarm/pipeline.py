@@ -126,6 +126,15 @@ def run_study(study, *, progress: Callable[[str], None] = _noop) -> StudyRun:
     timings["outcomes_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
+    progress("safety")
+    from .safety import summarise_safety
+
+    cols = ["patient_id", "hospitalization_id", "index_time"]
+    safety = summarise_safety(d["sources"], matched.loc[matched["role"] == "treated", cols],
+                              matched.loc[matched["role"] == "control", cols + ["set_id"]], study)
+    timings["safety_s"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
     progress("analysis")
     results = analyse(endpoints, defs, published_style=study.analysis.published_style,
                       alpha=study.analysis.alpha, seed=study.study.seed)
@@ -147,6 +156,7 @@ def run_study(study, *, progress: Callable[[str], None] = _noop) -> StudyRun:
         data_quality={"warnings": list(quality.warnings), "tables": dict(sources.row_counts)},
         provenance=_provenance(study, sources, timings),
         trajectories=trajectories,
+        safety=safety,
     )
 
 

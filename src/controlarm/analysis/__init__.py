@@ -11,8 +11,8 @@ from ._binary import (
     mantel_haenszel,
     mcnemar_pairs,
     mcnemar_pseudo_pairs,
-    mh_odds_ratio,
 )
+from ._mh import mh_odds_ratio
 from ._continuous import (
     hodges_lehmann_set_difference,
     mann_whitney_unpaired,
@@ -29,13 +29,11 @@ from ._exact import (
     compute_signed_rank,
 )
 from ._results import ArmSummary, Estimate, OutcomeResult, Results, TestResult
+from ._cox import compute_cox, cox_stratified_by_set
+from ._km import km_curves, km_estimates
 from ._survival import (
     LogrankResult,
-    compute_cox,
     compute_logrank,
-    cox_stratified_by_set,
-    km_curves,
-    km_estimates,
     logrank_stratified_by_pseudo_pair,
     logrank_stratified_by_set,
     logrank_unstratified,

@@ -16,8 +16,8 @@ from ._binary import (
     mantel_haenszel,
     mcnemar_pairs,
     mcnemar_pseudo_pairs,
-    mh_odds_ratio,
 )
+from ._mh import mh_odds_ratio
 from ._continuous import (
     hodges_lehmann_set_difference,
     mann_whitney_unpaired,
@@ -28,9 +28,9 @@ from ._continuous import (
 from ._results import Estimate, OutcomeResult, Results, TestResult
 from ._sets import check_endpoints, ratio_label
 from ._summaries import summarise_arms
+from ._cox import cox_stratified_by_set
+from ._km import km_estimates
 from ._survival import (
-    cox_stratified_by_set,
-    km_estimates,
     logrank_stratified_by_pseudo_pair,
     logrank_stratified_by_set,
     logrank_unstratified,

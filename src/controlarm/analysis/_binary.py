@@ -1,14 +1,15 @@
 """Analysis room: tests and estimates for binary outcomes in matched sets.
 
 Primary (framing ``"matched"``): the exact conditional test over matched sets, Cochran-Mantel-
-Haenszel over matched sets with the Mantel-Haenszel odds ratio, and McNemar when every set is a
-1:1 pair. Published-style: McNemar on pseudo-pairs that reuse each treated patient k times.
+Haenszel over matched sets, and McNemar (asymptotic, corrected, exact, mid-p) when every set is a
+1:1 pair. Published-style: McNemar on pseudo-pairs that reuse each treated patient k times. The
+Mantel-Haenszel estimates live in ``_mh``, conditional logistic regression in ``_clogit``.
 
 Code was written, not taken from a library, where the library disagrees with the reference:
 statsmodels has no exact conditional test for 1:k matched sets (see ``_exact``), its ``mcnemar``
 applies the continuity correction even when b = c (R does not), and its CMH test subtracts the
-0.5 correction even when |O - E| < 0.5 (R does not). The CMH statistic and the MH odds ratio with
-its Robins-Breslow-Greenland CI come from ``statsmodels.stats.contingency_tables.StratifiedTable``.
+0.5 correction even when |O - E| < 0.5 (R does not). The CMH statistic comes from
+``statsmodels.stats.contingency_tables.StratifiedTable``.
 A binary value of 1 is the "event" (1 = alive for survival status, 1 = needed IMV).
 """
 
@@ -22,24 +23,25 @@ from scipy import stats
 
 from ..errors import InputError
 from ._exact import compute_exact_conditional
-from ._results import Estimate, TestResult
+from ._results import TestResult
 from ._sets import MatchedData, prepare
 
 __all__ = [
     "compute_mcnemar",
+    "compute_mcnemar_exact",
     "set_tables",
     "mcnemar_pseudo_pairs",
     "mcnemar_pairs",
     "exact_conditional",
     "mantel_haenszel",
-    "mh_odds_ratio",
 ]
 
 PSEUDO_PAIR_WARNING = (
     "Published-style analysis: each control is paired with its set's treated patient, so every "
     "treated patient is reused k times. The k pseudo-pairs of a set share one treated outcome and "
     "are not independent; the test counts them as independent pairs, which overstates the "
-    "information and makes the p-value too small. Use the matched-set tests for inference."
+    "information (the variance of the statistic is understated) and makes the p-value too small. "
+    "The matched-set tests treat each set as one unit; use them for inference."
 )
 REF_MCNEMAR = (
     "McNemar Q. Note on the sampling error of the difference between correlated proportions or "
@@ -48,11 +50,6 @@ REF_MCNEMAR = (
 REF_MH = (
     "Mantel N, Haenszel W. Statistical aspects of the analysis of data from retrospective studies "
     "of disease. J Natl Cancer Inst 1959;22:719-748. doi:10.1093/jnci/22.4.719"
-)
-REF_RGB = (
-    "Robins J, Breslow N, Greenland S. Estimators of the Mantel-Haenszel variance consistent in "
-    "both sparse data and large-strata limiting models. Biometrics 1986;42:311-323. "
-    "doi:10.2307/2531052"
 )
 REF_BD = (
     "Breslow NE, Day NE. Statistical Methods in Cancer Research, Vol. I: The Analysis of "
@@ -88,6 +85,34 @@ def compute_mcnemar(
         diff = max(diff - 1, 0)
     stat = diff**2 / (b + c)
     return float(stat), float(stats.chi2.sf(stat, 1))
+
+
+def compute_mcnemar_exact(b: int, c: int) -> tuple[float, float]:
+    """Exact and mid-p two-sided McNemar p-values from the discordant counts ``b`` and ``c``.
+
+    Under no effect ``b ~ Binomial(b + c, 1/2)``. The exact p is R's ``binom.test(b, b + c)``;
+    the mid-p is twice the smaller one-sided mid-p, ``P(X > b) + P(X = b) / 2``, capped at 1
+    (Lancaster 1961; Fagerland, Lydersen & Laake 2013). Both are 1 when ``b + c = 0``.
+
+    References
+    ----------
+    Lancaster HO. Significance tests in discrete distributions. J Am Stat Assoc 1961;56:223-234.
+    doi:10.1080/01621459.1961.10482105
+    Fagerland MW, Lydersen S, Laake P. The McNemar test for binary matched-pairs data: mid-p and
+    asymptotic are better than exact conditional. BMC Med Res Methodol 2013;13:91.
+    doi:10.1186/1471-2288-13-91
+
+    Examples
+    --------
+    >>> compute_mcnemar_exact(5, 1)
+    (0.21875, 0.125)
+    """
+    n = b + c
+    if n == 0:
+        return 1.0, 1.0
+    exact = float(stats.binomtest(b, n, 0.5).pvalue)
+    lower = stats.binom.cdf(min(b, c), n, 0.5) - stats.binom.pmf(min(b, c), n, 0.5) / 2
+    return exact, float(min(1.0, 2 * lower))
 
 
 def set_tables(md: MatchedData) -> np.ndarray:
@@ -180,18 +205,47 @@ def mcnemar_pseudo_pairs(
     )
 
 
-def mcnemar_pairs(endpoints: pd.DataFrame, column: str) -> TestResult:
-    """McNemar test for 1:1 matched pairs (no continuity correction).
+_PAIR_METHODS = {
+    "asymptotic": ("mcnemar", "McNemar chi-squared test on 1:1 matched pairs, no continuity "
+                   "correction", "no: (b - c)^2 / (b + c); equals the uncorrected CMH over pairs"),
+    "corrected": ("mcnemar_cc", "McNemar chi-squared test on 1:1 matched pairs, with continuity "
+                  "correction", "yes: (|b - c| - 1)^2 / (b + c), none when |b - c| < 1 (R)"),
+    "exact": ("mcnemar_exact", "McNemar exact (binomial) test on 1:1 matched pairs",
+              "not applicable (exact binomial test of b out of b + c, R binom.test)"),
+    "mid-p": ("mcnemar_midp", "McNemar mid-p test on 1:1 matched pairs",
+              "not applicable (mid-p: twice the smaller of P(X > b) + P(X = b)/2, "
+              "P(X < b) + P(X = b)/2)"),
+}
+
+
+def mcnemar_pairs(endpoints: pd.DataFrame, column: str, *, method: str = "asymptotic") -> TestResult:
+    """McNemar test for 1:1 matched pairs.
+
+    Parameters
+    ----------
+    endpoints : DataFrame
+        The endpoint frame; every set must be a 1:1 pair once missing outcomes are dropped.
+    column : str
+        Binary outcome column (1/0).
+    method : {"asymptotic", "corrected", "exact", "mid-p"}
+        Chi-squared without (named ``mcnemar``) or with (``mcnemar_cc``) continuity correction,
+        the exact binomial test (``mcnemar_exact``), or the mid-p test (``mcnemar_midp``).
 
     Raises
     ------
     InputError
-        When a set (after dropping missing outcomes) has more than one control.
+        When a set (after dropping missing outcomes) has more than one control, or ``method`` is
+        unknown.
 
     References
     ----------
     McNemar Q. Psychometrika 1947;12:153-157. doi:10.1007/BF02295996
+    Fagerland MW, Lydersen S, Laake P. BMC Med Res Methodol 2013;13:91.
+    doi:10.1186/1471-2288-13-91
     """
+    if method not in _PAIR_METHODS:
+        raise InputError(f"mcnemar_pairs: method must be one of {sorted(_PAIR_METHODS)}; "
+                         f"got {method!r}")
     md = prepare(endpoints, column)
     sizes = md.frame.groupby("set_id").size()
     if (sizes != 2).any():
@@ -199,9 +253,15 @@ def mcnemar_pairs(endpoints: pd.DataFrame, column: str) -> TestResult:
             "mcnemar_pairs needs 1:1 matched pairs; some sets have more than 1 control"
         )
     both, b, c, neither = _pairs_counts(md.pseudo_pairs())
-    stat, p = compute_mcnemar(b, c, correction=False)
+    name, label, cc = _PAIR_METHODS[method]
+    df: float | None = 1.0
+    if method in ("asymptotic", "corrected"):
+        stat, p = compute_mcnemar(b, c, correction=method == "corrected")
+    else:
+        exact, mid = compute_mcnemar_exact(b, c)
+        stat, p, df = float(b), exact if method == "exact" else mid, None
     conv = {
-        "continuity_correction": "no: (b - c)^2 / (b + c); equals the uncorrected CMH over pairs",
+        "continuity_correction": cc,
         "exact_version": "exact_conditional is the exact McNemar test for pairs",
         "table": _table(both, b, c, neither),
         **md.conventions(),
@@ -209,10 +269,8 @@ def mcnemar_pairs(endpoints: pd.DataFrame, column: str) -> TestResult:
     if p is None:
         conv["undefined"] = "no discordant pairs (b + c = 0)"
     return TestResult(
-        name="mcnemar",
-        method="McNemar chi-squared test on 1:1 matched pairs, no continuity correction",
-        statistic=stat, p_value=p, alternative="two-sided", framing="matched", n=md.n_sets,
-        conventions=conv, df=1.0, reference=REF_MCNEMAR,
+        name=name, method=label, statistic=stat, p_value=p, alternative="two-sided",
+        framing="matched", n=md.n_sets, conventions=conv, df=df, reference=REF_MCNEMAR,
     )
 
 
@@ -246,6 +304,8 @@ def exact_conditional(endpoints: pd.DataFrame, column: str) -> TestResult:
         "(relative tolerance, as R mantelhaen.test(exact = TRUE))",
         "p_greater": res.p_greater,
         "p_less": res.p_less,
+        "p_mid": res.p_mid,
+        "mid_p": "twice the smaller one-sided mid-p, P(T > t) + P(T = t)/2, capped at 1",
         "one_sided_meaning": "greater: treated patients have more y = 1 than expected; less: fewer",
         "expected_T": res.expected,
         "n_informative_sets": res.n_informative,
@@ -312,49 +372,4 @@ def mantel_haenszel(
         + ("with" if correction else "without") + " continuity correction",
         statistic=stat, p_value=p, alternative="two-sided", framing="matched", n=md.n_sets,
         conventions=conv, df=1.0, reference=REF_MH,
-    )
-
-
-def mh_odds_ratio(endpoints: pd.DataFrame, column: str, *, alpha: float = 0.05) -> Estimate:
-    """Mantel-Haenszel common odds ratio over matched sets with the Robins-Breslow-Greenland CI.
-
-    The odds ratio compares the odds of y = 1 in treated versus control patients. It is not
-    estimable (value None, reason in ``conventions``) when ``sum(a d / n)`` or ``sum(b c / n)``
-    is 0, for example when no treated patient has y = 0 (the estimate would be infinite).
-
-    References
-    ----------
-    Mantel N, Haenszel W. J Natl Cancer Inst 1959;22:719-748. doi:10.1093/jnci/22.4.719
-    Robins J, Breslow N, Greenland S. Biometrics 1986;42:311-323. doi:10.2307/2531052
-    """
-    from statsmodels.stats.contingency_tables import StratifiedTable
-
-    md = prepare(endpoints, column)
-    tables = set_tables(md).astype(float)
-    n = tables.sum(axis=(1, 2))
-    num = float((tables[:, 0, 0] * tables[:, 1, 1] / n).sum())
-    den = float((tables[:, 0, 1] * tables[:, 1, 0] / n).sum())
-    conv = {
-        "odds_ratio": "odds of y = 1, treated vs control, pooled over matched sets",
-        "ci": "Robins-Breslow-Greenland variance of log OR (as R mantelhaen.test)",
-        "sum_ad_over_n": num,
-        "sum_bc_over_n": den,
-        **md.conventions(),
-    }
-    value = low = high = None
-    if num == 0 or den == 0:
-        which = "sum(a*d/n)" if num == 0 else "sum(b*c/n)"
-        limit = "0" if num == 0 else "infinite"
-        conv["not_estimable"] = (
-            f"{which} = 0: no set has a treated patient with y = {1 if num == 0 else 0} together "
-            f"with a control with y = {0 if num == 0 else 1}; the MH odds ratio would be {limit}"
-        )
-    else:
-        st = StratifiedTable(tables.transpose(1, 2, 0))
-        value = float(st.oddsratio_pooled)
-        low, high = (float(x) for x in st.oddsratio_pooled_confint(alpha=alpha))
-    return Estimate(
-        name="mh_odds_ratio", value=value, ci_low=low, ci_high=high,
-        method="Mantel-Haenszel odds ratio over matched sets", ci_level=1 - alpha,
-        framing="matched", conventions=conv, reference=REF_MH + "; " + REF_RGB,
     )

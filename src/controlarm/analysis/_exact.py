@@ -45,6 +45,23 @@ class ExactResult:
     p_less: float
     n_informative: int
     exact: bool = True
+    p_mid: float | None = None
+    n_resamples: int | None = None
+    mc_standard_error: float | None = None
+
+
+def _pmf_power(pmf: np.ndarray, k: int) -> np.ndarray:
+    """The ``k``-fold convolution of ``pmf`` with itself (repeated squaring)."""
+    if pmf.size == 2:  # Bernoulli: the k-fold sum is binomial
+        return stats.binom.pmf(np.arange(k + 1), k, pmf[1] / pmf.sum())
+    out, base = np.array([1.0]), pmf
+    while k:
+        if k & 1:
+            out = np.convolve(out, base)
+        k >>= 1
+        if k:
+            base = np.convolve(base, base)
+    return out
 
 
 def compute_exact_conditional(tables: np.ndarray) -> ExactResult:
@@ -63,7 +80,16 @@ def compute_exact_conditional(tables: np.ndarray) -> ExactResult:
         hypergeometric (for a 1:k set, Bernoulli(m/n)); the null distribution of ``S`` is their
         exact convolution. The two-sided p sums the probabilities not above that of the observed
         ``S`` (times ``1 + 1e-7``, as R does); the one-sided ones are ``P(S >= s)`` and
-        ``P(S <= s)``. Tables with a degenerate distribution (a concordant set) add a constant.
+        ``P(S <= s)``; ``p_mid`` is twice the smaller one-sided mid-p
+        (``P(S > s) + P(S = s) / 2``), capped at 1. Tables with a degenerate distribution (a
+        concordant set) add a constant.
+
+    Notes
+    -----
+    Tables with the same margins have the same distribution, so they are grouped: a group of
+    ``K`` identical Bernoulli tables contributes a binomial, any other group a ``K``-fold
+    convolution by repeated squaring. 1,000 matched 1:3 sets have at most 5 distinct margins,
+    so the test costs a handful of convolutions whatever the number of sets.
 
     References
     ----------
@@ -71,6 +97,7 @@ def compute_exact_conditional(tables: np.ndarray) -> ExactResult:
     Case-Control Studies. IARC Sci Publ 32; 1980. Chapter 7.
     Mehta CR, Patel NR, Gray R. Computing an exact confidence interval for the common odds ratio
     in several 2x2 contingency tables. J Am Stat Assoc 1985;80:969-973.
+    doi:10.1080/01621459.1985.10478212
 
     Examples
     --------
@@ -81,33 +108,30 @@ def compute_exact_conditional(tables: np.ndarray) -> ExactResult:
     0.2373
     """
     tables = np.asarray(tables, dtype=np.int64).reshape(-1, 2, 2)
+    a, b, c, d = (tables[:, i, j] for i, j in ((0, 0), (0, 1), (1, 0), (1, 1)))
+    r1, c1, n = a + b, a + c, a + b + c + d
+    lo, hi = np.maximum(0, r1 + c1 - n), np.minimum(r1, c1)
+    s_obs = int(a.sum())
+    margins, counts = np.unique(np.column_stack([n, c1, r1]), axis=0, return_counts=True)
     dist = np.array([1.0])
-    lo_total = 0
-    s_obs = int(tables[:, 0, 0].sum())
-    informative = 0
-    expected = 0.0
-    cache: dict[tuple[int, int, int], np.ndarray] = {}  # matched sets repeat the same margins
-    for (a, b), (c, d) in tables:
-        r1, c1, n = int(a + b), int(a + c), int(a + b + c + d)
-        lo, hi = max(0, r1 + c1 - n), min(r1, c1)
-        if (n, c1, r1) not in cache:
-            support = np.arange(lo, hi + 1)
-            cache[n, c1, r1] = stats.hypergeom(n, c1, r1).pmf(support) if hi > lo else np.ones(1)
-        pmf = cache[n, c1, r1]
-        expected += r1 * c1 / n if n else 0.0
-        informative += int(hi > lo)
-        dist = np.convolve(dist, pmf)
-        lo_total += lo
+    for (nn, cc, rr), k in zip(margins.tolist(), counts.tolist()):
+        lo_g, hi_g = max(0, rr + cc - nn), min(rr, cc)
+        if hi_g > lo_g:
+            pmf = stats.hypergeom(nn, cc, rr).pmf(np.arange(lo_g, hi_g + 1))
+            dist = np.convolve(dist, _pmf_power(pmf, int(k)))
     dist = dist / dist.sum()
-    idx = s_obs - lo_total
+    idx = s_obs - int(lo.sum())
     p_obs = dist[idx]
+    greater, less = dist[idx:].sum(), dist[: idx + 1].sum()
+    mid = min(greater - p_obs / 2, less - p_obs / 2)
     return ExactResult(
         statistic=float(s_obs),
-        expected=float(expected),
+        expected=float(np.where(n > 0, r1 * c1 / np.maximum(n, 1), 0.0).sum()),
         p_two_sided=_clip(dist[dist <= p_obs * (1 + REL_TOL)].sum()),
-        p_greater=_clip(dist[idx:].sum()),
-        p_less=_clip(dist[: idx + 1].sum()),
-        n_informative=informative,
+        p_greater=_clip(greater),
+        p_less=_clip(less),
+        n_informative=int((hi > lo).sum()),
+        p_mid=_clip(2 * mid),
     )
 
 
@@ -115,20 +139,22 @@ def _clip(p: float) -> float:
     return float(min(1.0, max(0.0, p)))
 
 
-def _signed_rank_null(scores: np.ndarray) -> np.ndarray:
-    """Null distribution of ``sum(score_i * B_i)``, ``B_i`` iid Bernoulli(1/2), integer scores.
+def _signed_rank_null(scores: np.ndarray, p: float = 0.5) -> np.ndarray:
+    """Distribution of ``sum(score_i * B_i)``, ``B_i`` iid Bernoulli(p), non-negative integer scores.
 
     Element ``j`` is ``P(sum = j)``: the 2^n sign assignments counted exactly by dynamic
-    programming (one shift-and-add per score).
+    programming (one shift-and-add per score). ``p = 1/2`` is the signed-rank null;
+    ``p = Gamma / (1 + Gamma)`` is Rosenbaum's upper bounding distribution.
     """
+    scores = np.asarray(scores).astype(np.int64)
     total = int(scores.sum())
     dist = np.zeros(total + 1)
     dist[0] = 1.0
     reach = 0
-    for s in scores.astype(int):
-        new = dist.copy()
-        new[s : reach + s + 1] += dist[: reach + 1]
-        dist = new * 0.5
+    for s in scores.tolist():
+        new = dist * (1 - p)
+        new[s : reach + s + 1] += p * dist[: reach + 1]
+        dist = new
         reach += s
     return dist
 
@@ -253,7 +279,8 @@ def compute_permutation(
     one, and ``observed[s]`` the index of the real treated member (default 0). All
     ``prod(len(c))`` assignments are enumerated when that is at most ``max_enumeration``;
     otherwise ``n_resamples`` random assignments are drawn with ``seed`` and
-    ``p = (1 + #{|S*| >= |s|}) / (1 + n_resamples)`` (``exact=False``). Comparisons allow a
+    ``p = (1 + #{|S*| >= |s|}) / (1 + n_resamples)`` (``exact=False``), with its Monte Carlo
+    standard error ``sqrt(p (1 - p) / n_resamples)`` in ``mc_standard_error``. Comparisons allow a
     relative tolerance of 1e-9 of the largest ``|contribution|`` for floating-point sums. The
     two-sided p is ``P(|S - E S| >= |s - E S|)``.
 
@@ -291,8 +318,10 @@ def compute_permutation(
     )
     if weights is None:
         ps = [k / values.size for k in counts]
+        mc_se = None
     else:
         ps = [(1 + k) / (1 + weights) for k in counts]
+        mc_se = math.sqrt(_clip(ps[0]) * (1 - _clip(ps[0])) / weights)
     return ExactResult(
         statistic=s_obs,
         expected=expected,
@@ -301,4 +330,6 @@ def compute_permutation(
         p_less=_clip(ps[2]),
         n_informative=informative,
         exact=exact,
+        n_resamples=weights,
+        mc_standard_error=mc_se,
     )

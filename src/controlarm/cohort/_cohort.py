@@ -1,10 +1,17 @@
 """The `cohort` room: who enters the study and when their clock starts (the index date).
 
-Trial patients start at their first administration of the investigational product. Pool
-candidates start at the first moment every condition of the spec's pool rule holds at once
-(location, respiratory device, medication within a window), computed as the earliest start of
-the intersection of state intervals inside the engine. Every candidate who falls out is counted
-under the first rule they fail, so the flow diagram adds up.
+Index rules (``[index]``):
+
+* ``trial = "first_administration"``: a trial patient starts at the first administration of the
+  investigational product (``administration.product``);
+* ``"first_condition"`` (trial or pool): the first moment every part of the ``[index.pool]``
+  condition holds at once (locations, respiratory devices, medications within a window), computed
+  inside the engine as the earliest start of the intersection of state intervals (``_rules``);
+* ``pool_method = "risk_set"``: a candidate's index is the landmark of the treated patient they
+  are matched to, set later by risk-set matching; this room then gives each candidate's
+  eligibility intervals (:func:`derive_eligibility`) and leaves their ``index_time`` empty.
+
+Every patient who falls out is counted under the first rule they fail, so the flow diagram adds up.
 
 Why our own code: index dates for external controls are a core reason controlarm exists; no
 library derives "the first time these conditions hold together" from CLIF event tables.
@@ -24,7 +31,8 @@ import pandas as pd
 
 from ..errors import DataContractError
 from ._flow import Flow, FlowStep
-from ._intervals import device_intervals_sql, sql_list, sql_str
+from ._rules import condition_sql, rule_text
+from ._intervals import sql_str
 
 if TYPE_CHECKING:
     from ..sources import Sources
@@ -39,11 +47,14 @@ class Cohort:
 
     ``patients`` has columns ``patient_id, hospitalization_id, group ("trial"/"pool"),
     index_time`` (UTC), ``age`` (years at index); one row per patient, sorted trial first then by
-    patient_id. ``flow`` counts every exclusion with its reason.
+    patient_id. ``flow`` counts every exclusion with its reason. Under ``pool_method =
+    "risk_set"`` a pool candidate's ``index_time`` and ``age`` are empty (NaT/NaN): their index is
+    the landmark set by risk-set matching, and ``eligibility`` holds their eligibility intervals.
     """
 
     patients: pd.DataFrame
     flow: Flow
+    eligibility: object | None = None
 
     @property
     def n_trial(self) -> int:
@@ -71,32 +82,43 @@ def build_cohort(sources: "Sources", study: "Study") -> Cohort:
     Raises
     ------
     DataContractError
-        No trial patient receives the product, or no pool candidate is left.
+        No trial patient receives the product (or meets the index rule), or no pool candidate is
+        left.
     """
     con = sources.con
     frame = con.execute(_index_sql(study)).df()
     frame = frame.sort_values(["group", "patient_id"], ascending=[False, True], kind="mergesort")
+    ix = study.index
+    risk_set = ix.pool_method == "risk_set"
 
     flow = Flow()
-    trial = frame[frame["group"] == "trial"]
-    no_product = trial["index_time"].isna()
-    flow = flow.then(FlowStep(
-        stage="enrolled in the trial",
-        group="trial",
-        n_in=len(trial),
-        excluded=_reasons([(f"no administration of {study.index.product}", int(no_product.sum()))]),
-    ))
-    trial = trial[~no_product]
+    trial = frame[frame["group"] == "trial"].copy()
+    trial_reasons = _trial_reasons(trial, study)
+    trial["_reason"] = trial_reasons
+    counts = [(r, int((trial["_reason"] == r).sum())) for r in dict.fromkeys(x for x in trial_reasons if x)]
+    flow = flow.then(FlowStep(stage="enrolled in the trial", group="trial", n_in=len(trial), excluded=_reasons(counts)))
+    trial = trial[trial["_reason"].isna()].drop(columns=["_reason"])
     if trial.empty:
+        what = (f"received product {ix.product!r}" if ix.trial == "first_administration"
+                else "received the product and met the index rule")
         raise DataContractError(
-            f"administration: no trial patient received product {study.index.product!r}. "
-            f"Fix: check administration.product, or set index.product in the study file."
+            f"administration: no trial patient {what}. "
+            f"Fix: check administration.product and [index] in the study file."
         )
 
+    eligibility = None
     pool = frame[frame["group"] == "pool"].copy()
-    reasons = _pool_reasons(pool, study)
+    if risk_set:
+        from ._eligibility import derive_eligibility
+
+        eligibility = derive_eligibility(sources, study)
+        ever = set(eligibility.intervals.loc[eligibility.intervals["group"] == "pool", "patient_id"])
+        reasons = _risk_set_reasons(pool, study, ever)
+        pool["index_time"] = pd.NaT
+        pool["age"] = float("nan")
+    else:
+        reasons = _pool_reasons(pool, study)
     pool["_reason"] = reasons
-    # dict.fromkeys keeps the order in which reasons first appear; list them in rule order instead
     counts = [(r, int((pool["_reason"] == r).sum())) for r in _rule_order(reasons)]
     flow = flow.then(FlowStep(stage="pool candidates", group="pool", n_in=len(pool), excluded=_reasons(counts)))
     pool = pool[pool["_reason"].isna()].drop(columns=["_reason"])
@@ -108,7 +130,8 @@ def build_cohort(sources: "Sources", study: "Study") -> Cohort:
 
     cols = ["patient_id", "hospitalization_id", "group", "index_time", "age"]
     patients = pd.concat([trial[cols], pool[cols]], ignore_index=True)
-    return Cohort(patients=patients, flow=flow)
+    patients["index_time"] = pd.to_datetime(patients["index_time"], utc=True)
+    return Cohort(patients=patients, flow=flow, eligibility=eligibility)
 
 
 def _reasons(pairs) -> tuple[tuple[str, int], ...]:
@@ -116,7 +139,8 @@ def _reasons(pairs) -> tuple[tuple[str, int], ...]:
 
 
 def _rule_order(reasons: list[str | None]) -> list[str]:
-    prefixes = ["no index: never on", "no index: never", "index before", "index after", "age unknown", "age below", "age above"]
+    prefixes = ["no index: never on", "no index: never", "no eligible time", "index before", "index after",
+                "age unknown", "age below", "age above"]
     seen = sorted({r for r in reasons if r is not None})
 
     def rank(r: str) -> int:
@@ -128,28 +152,24 @@ def _rule_order(reasons: list[str | None]) -> list[str]:
     return sorted(seen, key=lambda r: (rank(r), r))
 
 
-def _rule_text(study: "Study") -> str:
+def _never_checks(frame: pd.DataFrame, study: "Study") -> list[tuple[pd.Series, str]]:
+    """'Never in the state' and 'in the state but never on the drug' (the first-condition rule)."""
     rule = study.index.pool
-    parts = []
-    if rule.devices:
-        parts.append("on " + "/".join(rule.devices))
-    if rule.location:
-        parts.append(f"in {rule.location}")
-    return " ".join(parts) or "the index rule"
-
-
-def _pool_reasons(pool: pd.DataFrame, study: "Study") -> list[str | None]:
-    """First failing rule for each pool candidate (None = eligible), in the order the rules are listed."""
-    rule = study.index.pool
-    c = study.cohort
-    base = _rule_text(study)
-    t = pool["index_time"]
-    age = pool["age"]
-    never = pool["base_time"].isna() | (not rule.medication)
-    checks: list[tuple[pd.Series, str]] = [
+    base = rule_text(rule)
+    t = frame["cond_time"]
+    never = frame["base_time"].isna() | (not rule.medications)
+    meds = "/".join(rule.medications)
+    return [
         (t.isna() & never, f"no index: never {base}"),
-        (t.isna() & ~never, f"no index: never on {rule.medication} while {base}"),
+        (t.isna() & ~never, f"no index: never on {meds} while {base}"),
     ]
+
+
+def _calendar_age_checks(frame: pd.DataFrame, study: "Study") -> list[tuple[pd.Series, str]]:
+    c = study.cohort
+    t = frame["index_time"]
+    age = frame["age"]
+    checks: list[tuple[pd.Series, str]] = []
     if c.calendar_start:
         checks.append((t < pd.Timestamp(c.calendar_start, tz="UTC"), f"index before {c.calendar_start}"))
     if c.calendar_end:
@@ -159,77 +179,73 @@ def _pool_reasons(pool: pd.DataFrame, study: "Study") -> list[str | None]:
     checks.append((age < c.age_min, f"age below {c.age_min:g}"))
     if c.age_max is not None:
         checks.append((age > c.age_max, f"age above {c.age_max:g}"))
-    reason = pd.Series([None] * len(pool), index=pool.index, dtype=object)
+    return checks
+
+
+def _first_failing(frame: pd.DataFrame, checks: list[tuple[pd.Series, str]]) -> list[str | None]:
+    reason = pd.Series([None] * len(frame), index=frame.index, dtype=object)
     for mask, text in checks:  # first failing rule wins
         reason = reason.where(reason.notna() | ~mask.fillna(False).astype(bool), text)
     return reason.tolist()
 
 
+def _trial_reasons(trial: pd.DataFrame, study: "Study") -> list[str | None]:
+    """Trial patients: no administration of the product, then (first_condition) never meets the rule.
+
+    Trial patients are not held to the pool's calendar window or age limits (the trial's own
+    eligibility applied at enrolment).
+    """
+    ix = study.index
+    checks = [(trial["admin_time"].isna(), f"no administration of {ix.product}")]
+    if ix.trial == "first_condition":
+        checks += _never_checks(trial, study)
+    return _first_failing(trial, checks)
+
+
+def _pool_reasons(pool: pd.DataFrame, study: "Study") -> list[str | None]:
+    """First failing rule for each pool candidate (None = eligible), in the order the rules are listed."""
+    return _first_failing(pool, _never_checks(pool, study) + _calendar_age_checks(pool, study))
+
+
+def _risk_set_reasons(pool: pd.DataFrame, study: "Study", ever_eligible: set) -> list[str | None]:
+    """Risk-set pool: never in the state, never on the drug, or never eligible inside the calendar
+    window and age limits (the eligibility intervals are clipped to them)."""
+    outside = ~pool["patient_id"].isin(ever_eligible)
+    checks = _never_checks(pool, study) + [
+        (outside, "no eligible time within the calendar window, age limits and before death")]
+    return _first_failing(pool, checks)
+
+
 def _index_sql(study: "Study") -> str:
-    """One row per enrolled patient: group, index_time, base_time (pool rule without the drug), age."""
-    rule = study.index.pool
+    """One row per enrolled patient: group, index_time, admin_time, cond_time, base_time (the rule
+    without the drug), age at index."""
+    ix = study.index
     gap = study.outcomes.max_gap_hours
-    conds: list[str] = []
-    ctes = [f"dev AS ({device_intervals_sql(gap)})"]
-    if rule.devices:
-        ctes.append(
-            "c_dev AS (SELECT hospitalization_id, start_dttm AS s, end_dttm AS e FROM dev "
-            f"WHERE device_category IN {sql_list(rule.devices)} AND end_dttm > start_dttm)"
-        )
-        conds.append("c_dev")
-    if rule.location:
-        ctes.append(
-            "c_loc AS (SELECT hospitalization_id, in_dttm AS s, out_dttm AS e FROM adt "
-            f"WHERE location_category = {sql_str(rule.location)} AND out_dttm > in_dttm)"
-        )
-        conds.append("c_loc")
-    base_conds = list(conds)
-    if rule.medication:
-        window_us = int(round(rule.medication_window_hours * 3600e6))
-        ctes.append(
-            "c_med AS (SELECT hospitalization_id, admin_dttm AS s, "
-            f"admin_dttm + to_microseconds({window_us}) AS e FROM medication_admin_intermittent "
-            f"WHERE lower(med_category) = lower({sql_str(rule.medication)}))"
-        )
-        conds.append("c_med")
-    ctes.append(f"idx AS ({_intersection_sql(conds)})")
-    ctes.append(f"base AS ({_intersection_sql(base_conds)})" if base_conds else
-                "base AS (SELECT hospitalization_id, NULL::TIMESTAMPTZ AS t FROM hospitalization WHERE false)")
-    product = sql_str(study.index.product)
+    cond = condition_sql(ix.pool, gap)
+    base = condition_sql(ix.pool, gap, medication=False)
+    empty = "SELECT hospitalization_id, CAST(NULL AS TIMESTAMP WITH TIME ZONE) AS t FROM hospitalization WHERE 1 = 0"
+    cond_first = f"SELECT hospitalization_id, min(s) AS t FROM ({cond}) c GROUP BY hospitalization_id" if cond else empty
+    base_first = f"SELECT hospitalization_id, min(s) AS t FROM ({base}) c GROUP BY hospitalization_id" if base else empty
+    trial_t = "ti.t" if ix.trial == "first_administration" else "CASE WHEN ti.t IS NOT NULL THEN ci.t END"
+    index_t = f"CASE WHEN e.arm = 'trial' THEN {trial_t} ELSE ci.t END"
     return f"""
-        WITH {', '.join(ctes)},
+        WITH cond_first AS ({cond_first}),
+        base_first AS ({base_first}),
         trial_idx AS (
             SELECT patient_id, min(admin_dttm) AS t FROM administration
-            WHERE product = {product} GROUP BY patient_id
+            WHERE product = {sql_str(ix.product)} GROUP BY patient_id
+        ),
+        x AS (
+            SELECT e.patient_id, e.hospitalization_id, e.arm AS "group", {index_t} AS index_time,
+                   ti.t AS admin_time, ci.t AS cond_time, bi.t AS base_time, p.birth_date
+            FROM enrollment e
+            LEFT JOIN patient p ON p.patient_id = e.patient_id
+            LEFT JOIN trial_idx ti ON ti.patient_id = e.patient_id
+            LEFT JOIN cond_first ci ON ci.hospitalization_id = e.hospitalization_id
+            LEFT JOIN base_first bi ON bi.hospitalization_id = e.hospitalization_id
         )
-        SELECT e.patient_id, e.hospitalization_id, e.arm AS "group",
-               CASE WHEN e.arm = 'trial' THEN ti.t ELSE idx.t END AS index_time,
-               base.t AS base_time,
-               date_diff('day', p.birth_date,
-                         CAST(timezone('UTC', CASE WHEN e.arm = 'trial' THEN ti.t ELSE idx.t END) AS DATE)
-               ) / 365.25 AS age
-        FROM enrollment e
-        LEFT JOIN patient p ON p.patient_id = e.patient_id
-        LEFT JOIN trial_idx ti ON ti.patient_id = e.patient_id
-        LEFT JOIN idx ON idx.hospitalization_id = e.hospitalization_id
-        LEFT JOIN base ON base.hospitalization_id = e.hospitalization_id
-        ORDER BY e.patient_id
+        SELECT patient_id, hospitalization_id, "group", index_time, admin_time, cond_time, base_time,
+               DATE_DIFF('day', birth_date, CAST(timezone('UTC', index_time) AS DATE)) / 365.25 AS age
+        FROM x
+        ORDER BY patient_id
     """
-
-
-def _intersection_sql(conds: list[str]) -> str:
-    """Earliest start of the intersection of the interval sets ``conds`` (per hospitalization)."""
-    if not conds:
-        return "SELECT hospitalization_id, NULL::TIMESTAMPTZ AS t FROM hospitalization WHERE false"
-    first = conds[0]
-    if len(conds) == 1:
-        return f"SELECT hospitalization_id, min(s) AS t FROM {first} GROUP BY hospitalization_id"
-    starts = ", ".join(f"{c}.s" for c in conds)
-    ends = ", ".join(f"{c}.e" for c in conds)
-    joins = " ".join(
-        f"JOIN {c} ON {c}.hospitalization_id = {first}.hospitalization_id" for c in conds[1:]
-    )
-    return (
-        f"SELECT {first}.hospitalization_id, min(greatest({starts})) AS t FROM {first} {joins} "
-        f"WHERE greatest({starts}) < least({ends}) GROUP BY {first}.hospitalization_id"
-    )

@@ -4,12 +4,30 @@ Why our own SQL: CLIF records device changes as events ("this device from record
 no library turns those events into state intervals the way every ICU endpoint needs: a record
 holds until the next record of the same hospitalization, at most ``max_gap_hours``, and never past
 discharge. Every room that asks "what support was the patient on at time t" uses this one
-definition, so index dates, baseline covariates and outcomes agree for both arms.
+definition (:func:`holding_sql`), so index dates, baseline covariates and outcomes agree for both
+arms. Records at the same instant are ordered by ``device_category`` (nulls last), a total order:
+engines otherwise disagree on ties.
+
+Portability: the SQL here sticks to constructs that DuckDB and Spark SQL share (window functions,
+``least``/``greatest``, ``DATE_DIFF``, ANSI interval literals, ``VALUES``), so the scale-out room
+can run the same text on Spark after a dialect transpile.
 """
 
 from __future__ import annotations
 
-__all__ = ["device_intervals_sql", "ecmo_intervals_sql", "sql_str", "sql_list"]
+__all__ = [
+    "device_intervals_sql",
+    "ecmo_intervals_sql",
+    "holding_sql",
+    "merge_intervals_sql",
+    "us_interval",
+    "sql_str",
+    "sql_list",
+    "ECMO_LIKE",
+]
+
+#: ecmo_mcs rows whose device_category matches this (case-insensitively) are ECMO.
+ECMO_LIKE = "%ECMO%"
 
 
 def sql_str(value: str) -> str:
@@ -21,40 +39,82 @@ def sql_list(values) -> str:
     return "(" + ", ".join(sql_str(v) for v in values) + ")"
 
 
-def device_intervals_sql(max_gap_hours: float) -> str:
-    """Respiratory-support state intervals: ``hospitalization_id, device_category, start_dttm, end_dttm``.
+def us_interval(microseconds: int) -> str:
+    """An ANSI interval literal of a whole number of microseconds (DuckDB and Spark both read it)."""
+    return f"INTERVAL '{int(microseconds)}' MICROSECOND"
 
-    Records at the same instant are ordered by device_category so the result is a total order
-    (engines otherwise disagree on ties).
+
+def hours_us(hours: float) -> int:
+    """Whole microseconds in ``hours``."""
+    return int(round(float(hours) * 3600e6))
+
+
+def holding_sql(rows: str, *, gap: str, passthrough: str = "") -> str:
+    """The one "a record holds until the next one" rule, over any time axis.
+
+    Parameters
+    ----------
+    rows : str
+        A relation with columns ``hospitalization_id, device_category, s`` (the record's time)
+        and ``dis`` (that hospitalization's discharge), on one time axis: timestamps, or integer
+        microseconds from an index.
+    gap : str
+        SQL for the maximum gap on that axis (an interval literal, or an integer).
+    passthrough : str
+        Extra columns of ``rows`` to keep (``"patient_id, "``), with a trailing comma.
+
+    Returns
+    -------
+    str
+        ``SELECT {passthrough} hospitalization_id, device_category, s, e``: the record holds on
+        ``[s, e)`` with ``e = least(next record's s, s + gap, dis)`` (``dis`` when there is no next
+        record). ``e <= s`` means it never held (a tie, or a record after discharge).
     """
-    gap = float(max_gap_hours)
     return f"""
-        SELECT r.hospitalization_id, r.device_category,
-               r.recorded_dttm AS start_dttm,
-               least(
-                   coalesce(lead(r.recorded_dttm) OVER w, h.discharge_dttm),
-                   r.recorded_dttm + to_microseconds(CAST({gap} * 3600e6 AS BIGINT)),
-                   h.discharge_dttm
-               ) AS end_dttm
-        FROM respiratory_support r
-        JOIN hospitalization h USING (hospitalization_id)
-        WINDOW w AS (PARTITION BY r.hospitalization_id ORDER BY r.recorded_dttm, r.device_category)
+        SELECT {passthrough} hospitalization_id, device_category, s,
+               least(coalesce(lead(s) OVER w, dis), s + {gap}, dis) AS e
+        FROM {rows}
+        WINDOW w AS (PARTITION BY hospitalization_id ORDER BY s, device_category NULLS LAST)
     """
+
+
+def device_intervals_sql(max_gap_hours: float) -> str:
+    """Respiratory-support state intervals: ``hospitalization_id, device_category, start_dttm, end_dttm``."""
+    rows = """(SELECT r.hospitalization_id, r.device_category, r.recorded_dttm AS s, h.discharge_dttm AS dis
+               FROM respiratory_support r JOIN hospitalization h ON h.hospitalization_id = r.hospitalization_id) d"""
+    inner = holding_sql(rows, gap=us_interval(hours_us(max_gap_hours)))
+    return f"SELECT hospitalization_id, device_category, s AS start_dttm, e AS end_dttm FROM ({inner}) x"
 
 
 def ecmo_intervals_sql(max_gap_hours: float) -> str:
-    """ECMO state intervals from ``ecmo_mcs`` (rows whose device_category names ECMO)."""
-    gap = float(max_gap_hours)
+    """ECMO state intervals from ``ecmo_mcs`` (rows whose device_category names ECMO).
+
+    Only ECMO rows take part, so an ECMO record holds until the next ECMO record (at most the gap).
+    """
+    rows = f"""(SELECT e.hospitalization_id, e.device_category, e.recorded_dttm AS s, h.discharge_dttm AS dis
+                FROM ecmo_mcs e JOIN hospitalization h ON h.hospitalization_id = e.hospitalization_id
+                WHERE upper(e.device_category) LIKE {sql_str(ECMO_LIKE)}) d"""
+    inner = holding_sql(rows, gap=us_interval(hours_us(max_gap_hours)))
+    return f"SELECT hospitalization_id, device_category, s AS start_dttm, e AS end_dttm FROM ({inner}) x"
+
+
+def merge_intervals_sql(rel: str, key: str = "hospitalization_id") -> str:
+    """Merge overlapping or touching intervals ``[s, e)`` of ``rel`` per ``key`` (gaps and islands).
+
+    Returns ``SELECT key, s, e`` with disjoint, non-touching maximal intervals. Empty intervals
+    (``e <= s``) are dropped first.
+    """
     return f"""
-        SELECT e.hospitalization_id, e.device_category,
-               e.recorded_dttm AS start_dttm,
-               least(
-                   coalesce(lead(e.recorded_dttm) OVER w, h.discharge_dttm),
-                   e.recorded_dttm + to_microseconds(CAST({gap} * 3600e6 AS BIGINT)),
-                   h.discharge_dttm
-               ) AS end_dttm
-        FROM ecmo_mcs e
-        JOIN hospitalization h USING (hospitalization_id)
-        WHERE upper(e.device_category) LIKE '%ECMO%'
-        WINDOW w AS (PARTITION BY e.hospitalization_id ORDER BY e.recorded_dttm, e.device_category)
+        SELECT {key}, min(s) AS s, max(e) AS e FROM (
+            SELECT {key}, s, e,
+                   sum(CASE WHEN s <= prev_e THEN 0 ELSE 1 END) OVER (
+                       PARTITION BY {key} ORDER BY s, e ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS grp
+            FROM (
+                SELECT {key}, s, e,
+                       max(e) OVER (PARTITION BY {key} ORDER BY s, e
+                                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_e
+                FROM {rel} WHERE e > s
+            ) a
+        ) b
+        GROUP BY {key}, grp
     """

@@ -22,6 +22,8 @@ __all__ = [
     "TrialSpec",
     "TRIAL",
     "TWIN_SCRIPTS",
+    "TWIN_CONTEXT_DX",
+    "POOL_CONTEXT_DX",
     "TRIAL_D7_DIMER",
     "CONTROL_D7_DIMER",
     "TWIN_TOLERANCE",
@@ -145,6 +147,18 @@ TWIN_SCRIPTS: dict[str, tuple[Script, Script, Script]] = {
         _s([(_HF, 0), (IMV, 2)], None, 26.5, death=26.5),
     ),
 }
+
+# Thrombo-embolic diagnoses of three twins (code, diagnosis_primary, poa_present), for the safety
+# room's context table (safety.context_events): fixed by design, no random draw, so nothing else moves.
+# Two arose in hospital (poa_present = 0), one was present on admission.
+TWIN_CONTEXT_DX: dict[str, tuple[str, int, int]] = {
+    "T01-twin3": ("I26.99", 0, 0),    # pulmonary embolism
+    "T03-twin1": ("I82.409", 0, 0),   # deep vein thrombosis, lower extremity
+    "T05-twin2": ("I82.409", 0, 1),   # deep vein thrombosis, present on admission
+}
+#: Thrombo-embolic diagnoses of the random pool: (every, offset, code) -> pool course n gets
+#: ``code`` (not present on admission) when n % every == offset. Deterministic, no random draw.
+POOL_CONTEXT_DX: tuple[tuple[int, int, str], ...] = ((40, 7, "I26.99"), (61, 23, "I80.209"), (97, 50, "I63.9"))
 
 # Day-7 D-dimer. The quartiles are the published ones; the free values are chosen so that the
 # Mann-Whitney U (trial above control) is 35 of 192, whose normal approximation with continuity

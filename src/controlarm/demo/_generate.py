@@ -212,6 +212,8 @@ def _build(seed: int) -> _Build:
                              dexa="admission", icu_name="ICU 1")
         _set_dimer7(r_course, c, dimer[(spec.pid, k)])
         annotate(r_course, c)
+        if c.key in D.TWIN_CONTEXT_DX:
+            c.diagnoses.append(D.TWIN_CONTEXT_DX[c.key])
         pool.append(c)
     for n, (group, cov) in enumerate(pool_cov):
         for _ in range(50):
@@ -224,6 +226,7 @@ def _build(seed: int) -> _Build:
         c = admission_course(r_course, key=f"p{n:04d}", group=group, cov=cov, script=script,
                              dexa=dexa, icu_name=icu)
         annotate(r_course, c)
+        c.diagnoses.extend((code, 0, 0) for every, offset, code in D.POOL_CONTEXT_DX if n % every == offset)
         pool.append(c)
     for n in range(POOL_GROUPS["no_icu_support"]):
         c = no_support_course(r_course, key=f"n{n:04d}")

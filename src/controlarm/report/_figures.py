@@ -16,6 +16,7 @@ import math
 import re
 import textwrap
 from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Iterator
 
 import pandas as pd
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
     from ..cohort._flow import Flow
     from ..outcomes._endpoints import Endpoint
+    from ._table1 import FlowRow
 
 __all__ = ["flow_svg", "love_svg", "km_svg", "figure_to_svg", "report_style"]
 
@@ -133,9 +135,9 @@ def _stage_title(stage: str) -> str:
     return stage[:1].upper() + stage[1:]
 
 
-def _draw_flow(ax: "Axes", flow: "Flow", counts: dict[str, int], ratio: str) -> float:
+def _draw_flow(ax: "Axes", rows: list["FlowRow"], counts: dict[str, Any], ratio: str) -> float:
     """Draw the flow on ``ax`` (inch coordinates, y downward from 0); return the bottom y."""
-    groups = list(dict.fromkeys(s.group for s in flow.steps))
+    groups = list(dict.fromkeys(r.group for r in rows))
     col_w = 2 * _BOX_W + 0.5
     mirrored = len(groups) == 2  # trial exclusions on the left, pool on the right (CONSORT-like)
     bottoms: list[tuple[float, float]] = []
@@ -148,13 +150,14 @@ def _draw_flow(ax: "Axes", flow: "Flow", counts: dict[str, int], ratio: str) -> 
         ax.text(main_cx, -0.05, _GROUP_TITLES.get(group, _stage_title(group)), ha="center",
                 va="top", fontsize=9, fontweight="bold")
         y = -0.4
-        steps = flow.for_group(group)
+        steps = [r for r in rows if r.group == group]
         for si, step in enumerate(steps):
             lines = _wrap(_stage_title(step.stage), 34) + [f"n = {step.n_in}"]
             _, bottom = _box(ax, main_cx, y, lines, bold_first=False)
-            if step.excluded:
+            shown = [(reason, n) for reason, n in step.excluded if n != "0"]  # zero exclusions: table only
+            if shown:
                 ex_lines = [f"Excluded (n = {step.n_excluded})"]
-                for reason, n in step.excluded:
+                for reason, n in shown:
                     ex_lines += _wrap(f"• {reason}: {n}", 36, indent="   ")
                 ex_h = len(ex_lines) * _LINE_H + 2 * _PAD
                 ex_top = bottom - _GAP
@@ -166,7 +169,7 @@ def _draw_flow(ax: "Axes", flow: "Flow", counts: dict[str, int], ratio: str) -> 
                 next_top = ex_top - ex_h - _GAP
             else:
                 next_top = bottom - 2 * _GAP
-            _arrow(ax, main_cx, bottom if not step.excluded else mid, main_cx, next_top)
+            _arrow(ax, main_cx, mid if shown else bottom, main_cx, next_top)
             y = next_top
             if si == len(steps) - 1:
                 lines = ["Included", f"n = {step.n_out}"]
@@ -191,35 +194,40 @@ def _draw_flow(ax: "Axes", flow: "Flow", counts: dict[str, int], ratio: str) -> 
     return matched_bottom
 
 
-def flow_svg(flow: "Flow", matched: pd.DataFrame, ratio: str = "") -> str:
+def flow_svg(flow: "Flow | Sequence[Mapping[str, Any]]", matched: "pd.DataFrame | Mapping[str, Any]",
+             ratio: str = "") -> str:
     """CONSORT-like flow diagram: per group, entries, exclusion boxes with reasons, then the sets.
 
     Parameters
     ----------
-    flow : Flow
-        Steps in order; each group's steps form a column.
-    matched : DataFrame
-        The tidy matched table, for the final box (sets, treated, controls).
+    flow : Flow or list of dict
+        Steps in order (a :class:`Flow`, or the ``flow`` list of ``results.json``, whose counts may
+        be suppressed strings such as ``"<5"``); each group's steps form a column. Reasons that
+        excluded nobody are left out of the diagram (the flow table lists them).
+    matched : DataFrame or mapping
+        The tidy matched table, or its counts (``n_sets, n_treated, n_controls,
+        n_controls_unique``), for the final box.
     ratio : str
         Matching ratio shown in the final box, for example ``"1:3"``.
     """
-    from ._tables import matched_counts
+    from ._table1 import flow_rows, matched_counts
 
-    counts = matched_counts(matched)
+    counts = dict(matched) if isinstance(matched, Mapping) else matched_counts(matched)
+    rows = flow_rows(flow)
     with report_style():
         # Lay out once on a scratch figure to learn the height, then draw at the right size.
-        groups = list(dict.fromkeys(s.group for s in flow.steps)) or ["trial"]
+        groups = list(dict.fromkeys(r.group for r in rows)) or ["trial"]
         width = len(groups) * (2 * _BOX_W + 0.5)
         scratch = _new_figure(width, 10)
         ax = scratch.add_axes((0, 0, 1, 1))
-        bottom = _draw_flow(ax, flow, counts, ratio or "matched")
+        bottom = _draw_flow(ax, rows, counts, ratio or "matched")
         height = -bottom + 0.15
         fig = _new_figure(width, height)
         ax = fig.add_axes((0, 0, 1, 1))
         ax.set_xlim(0, width)
         ax.set_ylim(-height, 0)
         ax.set_axis_off()
-        _draw_flow(ax, flow, counts, ratio or "matched")
+        _draw_flow(ax, rows, counts, ratio or "matched")
         return figure_to_svg(fig)
 
 

@@ -75,24 +75,60 @@ class CohortSection(_Section):
 
 
 class PoolIndexRule(_Section):
-    """A candidate's index is the first time every stated condition holds at once."""
+    """A condition on the clinical state: it holds while every stated part holds at once.
 
-    location: Literal[LOCATION_CATEGORIES] | None = "icu"  # type: ignore[valid-type]
+    Parts: ``location`` (an adt location_category, or a list of them: any of), ``devices`` (the
+    respiratory_support device in force is one of these), ``medication`` (a med_category, or a
+    list: any of, given within the last ``medication_window_hours``). Used for the pool's index
+    (``index.pool_method = "first_condition"``: the first time the condition holds), for the
+    trial's when ``index.trial = "first_condition"`` (the same rule for both arms), and as the
+    eligibility rule of risk-set matching (``index.pool_method = "risk_set"``).
+    """
+
+    location: Literal[LOCATION_CATEGORIES] | tuple[Literal[LOCATION_CATEGORIES], ...] | None = "icu"  # type: ignore[valid-type]
     devices: tuple[Literal[DEVICE_CATEGORIES], ...] = Field(default=(), min_length=0)  # type: ignore[valid-type]
-    medication: str | None = None
+    medication: str | tuple[str, ...] | None = None
     medication_window_hours: float = Field(default=24, gt=0, le=24 * 14)
 
     @model_validator(mode="after")
     def _something(self) -> "PoolIndexRule":
-        if self.location is None and not self.devices and self.medication is None:
+        if not self.locations and not self.devices and not self.medications:
             raise ValueError("give at least one of location, devices or medication")
+        if any(not m.strip() for m in self.medications):
+            raise ValueError("medication names must not be empty")
         return self
+
+    @property
+    def locations(self) -> tuple[str, ...]:
+        """The location part as a tuple (empty when there is none)."""
+        if self.location is None:
+            return ()
+        return (self.location,) if isinstance(self.location, str) else tuple(self.location)
+
+    @property
+    def medications(self) -> tuple[str, ...]:
+        """The medication part as a tuple (empty when there is none)."""
+        if self.medication is None:
+            return ()
+        return (self.medication,) if isinstance(self.medication, str) else tuple(self.medication)
 
 
 class IndexSection(_Section):
-    trial: Literal["first_administration"] = "first_administration"
+    """Time zero.
+
+    ``trial``: ``"first_administration"`` (first administration of ``product``) or
+    ``"first_condition"`` (first time the ``pool`` condition holds: the same rule as the pool).
+    ``pool_method``: ``"first_condition"`` (first time the ``pool`` condition holds) or
+    ``"risk_set"`` (the landmark of the treated patient a candidate is matched to, set by risk-set
+    matching; the ``pool`` condition is then the eligibility rule, timed on the clock
+    ``risk_set_origin``).
+    """
+
+    trial: Literal["first_administration", "first_condition"] = "first_administration"
     product: str = Field(min_length=1)
     pool: PoolIndexRule
+    pool_method: Literal["first_condition", "risk_set"] = "first_condition"
+    risk_set_origin: Literal["icu_admission", "hospital_admission"] = "icu_admission"
 
 
 class Covariate(_Section):
@@ -169,13 +205,20 @@ class LabOutcome(_Section):
 
 
 class OutcomesSection(_Section):
+    """Endpoints relative to each patient's index (definitions: ``controlarm.outcomes``).
+
+    ``free_days`` may also name ``"hospital"``; ``who_scale_days`` lists days N for "WHO Clinical
+    Progression Scale at day N" endpoints (``who_d{N}``), none by default.
+    """
+
     survival_days: tuple[int, ...] = (28, 60)
     need_imv: bool = True
-    free_days: tuple[Literal["imv", "hfno", "oxygen", "icu"], ...] = ("imv", "hfno", "oxygen", "icu")
+    free_days: tuple[Literal["imv", "hfno", "oxygen", "icu", "hospital"], ...] = ("imv", "hfno", "oxygen", "icu")
     free_days_horizon: int = Field(default=28, ge=1, le=365)
     free_days_death_value: Literal[0, -1] = 0
     max_gap_hours: float = Field(default=24, gt=0, le=24 * 7)
     labs: tuple[LabOutcome, ...] = ()
+    who_scale_days: tuple[int, ...] = ()
 
     @field_validator("survival_days")
     @classmethod
@@ -183,6 +226,21 @@ class OutcomesSection(_Section):
         if any(d < 1 or d > 3650 for d in v):
             raise ValueError("survival_days must be whole days from 1 to 3650")
         return tuple(sorted(set(v)))
+
+    @field_validator("who_scale_days")
+    @classmethod
+    def _who_days(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if any(d < 1 or d > 365 for d in v):
+            raise ValueError("who_scale_days must be whole days from 1 to 365")
+        return tuple(sorted(set(v)))
+
+    @field_validator("free_days")
+    @classmethod
+    def _unique_free_days(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        dup = sorted({k for k in v if v.count(k) > 1})
+        if dup:
+            raise ValueError(f"free_days must not repeat a kind; repeated: {', '.join(dup)}")
+        return v
 
 
 class ScheduleSpec(_Section):
