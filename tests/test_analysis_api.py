@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from controlarm.analysis import Results, analyse, km_curves
+from controlarm.analysis import PRIMARY_TEST, Results, analyse, km_curves
 from controlarm.errors import DataContractError, InputError
 from controlarm.outcomes._endpoints import Endpoint
 
@@ -106,9 +106,9 @@ def test_results_shape_and_json(results):
     expected = {
         "binary": {"exact_conditional", "mantel_haenszel", "mantel_haenszel_cc", "mcnemar_pseudo_pairs",
                    "mcnemar_pseudo_pairs_cc", "mcnemar_pseudo_pairs_exact"},
-        "time_to_event": {"logrank_stratified_by_set", "cox_stratified_by_set", "logrank_unstratified",
-                          "logrank_stratified_by_pseudo_pair"},
-        "count": {"signed_rank_set_differences", "permutation_within_sets",
+        "time_to_event": {"logrank_stratified_by_set", "logrank_permutation_by_set", "cox_stratified_by_set",
+                          "logrank_unstratified", "logrank_stratified_by_pseudo_pair"},
+        "count": {"signed_rank_set_differences", "permutation_within_sets", "aligned_rank", "van_elteren",
                   "wilcoxon_signed_rank_pseudo_pairs", "mann_whitney_unpaired"},
     }
     expected["continuous"] = expected["count"]
@@ -204,3 +204,141 @@ def test_bad_input_raises_clear_errors(frame):
         analyse(bad, ENDPOINTS)
     with pytest.raises(InputError, match="alpha"):
         analyse(frame, ENDPOINTS, alpha=1.5)
+
+
+# --------------------------------------------------------------------------- options, sensitivity, comparison
+def test_every_outcome_has_an_effect_estimate_with_ci(results):
+    """DESIGN section 5: binary MH OR/RR/RD, survival HR or RMST difference, continuous HL; at least
+    one estimate per outcome has a finite CI on the seed study (where the OR and HR are infinite)."""
+    finite = {"binary": {"mh_risk_ratio", "mh_risk_difference"}, "time_to_event": {"rmst_difference"},
+              "continuous": {"hodges_lehmann_set_difference"}, "count": {"hodges_lehmann_set_difference"}}
+    for o in results.outcomes:
+        for name in finite[o.kind]:
+            e = o.estimate(name)
+            assert e.ci_low is not None and e.ci_low <= e.value <= e.ci_high, (o.outcome, name)
+    assert {e.name for e in results["alive_d28"].estimates} >= {
+        "mh_odds_ratio", "mh_risk_ratio", "mh_risk_difference", "clogit_odds_ratio"}
+    assert {e.name for e in results["time_to_death"].estimates} >= {
+        "hr_cox_stratified_by_set", "hr_cox_robust_by_set", "rmst_difference"}
+
+
+def test_sensitivity_attached_to_every_outcome(results):
+    """Each outcome carries its sensitivity analyses in the shape the report renders."""
+    expected = {"binary": {"rosenbaum_binary", "amplification", "evalue", "fragility"},
+                "time_to_event": {"rosenbaum_logrank", "amplification", "evalue"},
+                "count": {"rosenbaum_mstatistic", "amplification"},
+                "continuous": {"rosenbaum_mstatistic", "amplification"}}
+    for o in results.outcomes:
+        assert {s.name for s in o.sensitivity} == expected[o.kind], o.outcome
+        for s in o.to_dict()["sensitivity"]:
+            assert list(s) == ["name", "label", "method", "columns", "rows", "summary", "conventions",
+                               "reference"]
+            assert s["summary"].endswith(".") and s["reference"]
+            assert all(len(r) == len(s["columns"]) for r in s["rows"])
+    rb = results["alive_d28"].sensitivity_analysis("rosenbaum_binary")
+    assert rb.rows[0][1] == pytest.approx(0.75**5)  # Gamma = 1: the exact conditional one-sided p
+    assert "P(T > t)" in " ".join(rb.columns) and "P(T >= t)" in " ".join(rb.columns)
+    assert "not significant" in rb.summary
+    off = analyse(seed_frame(), ENDPOINTS[:1], sensitivity=False)
+    assert off["alive_d28"].sensitivity == ()
+
+
+def test_multiplicity_holm_and_bh(frame):
+    """Holm and Benjamini-Hochberg over the primary test of each outcome, checked by hand."""
+    plain = analyse(frame, ENDPOINTS)
+    ps = np.array([o.test(PRIMARY_TEST[o.kind]).p_value for o in plain.outcomes])
+    m = ps.size
+    order = np.argsort(ps)
+    holm = np.empty(m)
+    holm[order] = np.minimum(1, np.maximum.accumulate((m - np.arange(m)) * ps[order]))
+    bh = np.empty(m)
+    bh[order[::-1]] = np.minimum.accumulate((m / np.arange(m, 0, -1)) * ps[order[::-1]])
+    for method, expected in (("holm", holm), ("bh", np.minimum(bh, 1))):
+        r = analyse(frame, ENDPOINTS, multiplicity=method)
+        got = [o.test(PRIMARY_TEST[o.kind]).p_adjusted for o in r.outcomes]
+        assert got == pytest.approx(expected.tolist(), rel=1e-12)
+        assert r.multiplicity["method"].lower().startswith("holm" if method == "holm" else "benjamini")
+        assert len(r.multiplicity["family"]) == m
+        assert all(t.p_adjusted is None for o in r.outcomes for t in o.tests if t.name != PRIMARY_TEST[o.kind])
+    assert plain.multiplicity == {} and all(t.p_adjusted is None for o in plain.outcomes for t in o.tests)
+    with pytest.raises(InputError, match="multiplicity"):
+        analyse(frame, ENDPOINTS, multiplicity="bonferroni")
+
+
+def test_style_option(frame):
+    """style="pseudo-pair" keeps only the pseudo-pair re-analyses, "unpaired" only the unpaired ones;
+    a style with published_style=False contradicts itself and raises."""
+    pp = analyse(frame, ENDPOINTS, style="pseudo-pair")
+    names = {t.name for o in pp.outcomes for t in o.tests if t.framing != "matched"}
+    assert names == {"mcnemar_pseudo_pairs", "mcnemar_pseudo_pairs_cc", "mcnemar_pseudo_pairs_exact",
+                     "logrank_stratified_by_pseudo_pair", "wilcoxon_signed_rank_pseudo_pairs"}
+    up = analyse(frame, ENDPOINTS, style="unpaired")
+    assert {t.name for o in up.outcomes for t in o.tests if t.framing != "matched"} == {
+        "logrank_unstratified", "mann_whitney_unpaired"}
+    with pytest.raises(InputError, match="published_style=False"):
+        analyse(frame, ENDPOINTS, style="pseudo-pair", published_style=False)
+    with pytest.raises(InputError, match="style"):
+        analyse(frame, ENDPOINTS, style="paired")
+
+
+def test_style_comparison_table(results):
+    """One table sets the primary matched p beside the published-style p with the reason; on the
+    seed study the published McNemar p-values are 0.025 and 0.0082, the matched ones far larger."""
+    table = results.style_comparison()
+    assert list(table.columns) == ["outcome", "label", "primary_test", "primary_p", "published_test",
+                                   "published_p", "ratio_published_to_primary", "reason"]
+    row = table.set_index("outcome").loc["alive_d28"]
+    assert row["published_p"] == pytest.approx(0.0253473, rel=1e-6) and row["primary_p"] > 0.06
+    assert "not independent" in row["reason"] and "variance" in row["reason"]
+    assert results.to_dict()["style_comparison"][0]["outcome"] == "alive_d28"
+    assert analyse(seed_frame(), ENDPOINTS, published_style=False).style_comparison().empty
+
+
+def test_published_style_warnings_say_why(results):
+    """Every published-style warning names the reuse of the treated patient, the lost independence,
+    the understated variance and the direction of the bias."""
+    for o in results.outcomes:
+        for t in o.tests:
+            if t.framing == "published-style":
+                w = t.warning
+                assert "reused" in w or "counted k times" in w, t.name
+                assert "not independent" in w and "understate" in w and "too small" in w, t.name
+
+
+def test_pairs_design_reports_all_mcnemar_variants():
+    """1:1 sets report McNemar asymptotic, corrected, exact and mid-p beside the exact conditional
+    test, and the signed-rank and Hodges-Lehmann sensitivity analyses for pairs."""
+    df = seed_frame()
+    pairs = df[df.patient_id.str.endswith("0") | df.role.eq("treated")]
+    r = analyse(pairs, ENDPOINTS)
+    assert {"mcnemar", "mcnemar_cc", "mcnemar_exact", "mcnemar_midp"} <= {t.name for t in r["alive_d28"].tests}
+    assert {"rosenbaum_signed_rank", "hodges_lehmann_bounds"} <= {s.name for s in r["d_dimer_d7"].sensitivity}
+
+
+def test_analysis_doctests():
+    """The numpydoc examples of the analysis modules run."""
+    import doctest
+    import importlib
+
+    for name in ("_binary", "_exact", "_evalue", "_rosenbaum", "_mh"):
+        mod = importlib.import_module(f"controlarm.analysis.{name}")
+        assert doctest.testmod(mod).failed == 0, name
+
+
+@pytest.mark.parametrize("fill", [np.nan, 0.0])
+def test_degenerate_outcomes_do_not_crash(fill):
+    """Every outcome missing (no complete set) or constant (no information), with a variable ratio:
+    analyse returns undefined tests (p None or 1) and not-estimable estimates, with no exception,
+    no warning and JSON-safe output."""
+    df = seed_frame()
+    df = df[~df.patient_id.isin(["C01", "C02", "C11"])].copy()
+    for e in ENDPOINTS:
+        df[e.column] = fill
+    df["death"] = 0.0 if fill == 0 else np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = analyse(df, ENDPOINTS, multiplicity="bh")
+    text = json.dumps(r.to_dict())
+    assert "NaN" not in text and "Infinity" not in text
+    for o in r.outcomes:
+        assert all(t.p_value is None or 0 <= t.p_value <= 1 for t in o.tests)

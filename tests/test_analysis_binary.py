@@ -1,7 +1,7 @@
 """Reference tests of the binary-outcome methods (controlarm.analysis._binary, ._exact).
 
-Truth comes from R 4.2.2 (tests/reference/expected/matched_tests.json), from the seed study's
-published p-values, and from exact enumeration.
+Truth comes from R 4.2.2 (tests/reference/expected/matched_tests.json, infert_clogit.json,
+analysis_extra.json), from the seed study's published p-values, and from exact enumeration.
 """
 
 from __future__ import annotations
@@ -17,13 +17,20 @@ import pytest
 from scipy import stats
 
 from controlarm.analysis import (
+    compute_clogit,
     compute_exact_conditional,
     compute_mcnemar,
+    compute_mcnemar_exact,
+    compute_mh_risk_difference,
+    compute_mh_risk_ratio,
+    conditional_logit,
     exact_conditional,
     mantel_haenszel,
     mcnemar_pairs,
     mcnemar_pseudo_pairs,
     mh_odds_ratio,
+    mh_risk_difference,
+    mh_risk_ratio,
 )
 from controlarm.errors import InputError
 
@@ -191,3 +198,141 @@ def test_missing_outcomes_drop_patients_and_sets():
     assert res.conventions["n_missing_treated"] == 1 and res.conventions["n_missing_control"] == 1
     # set 1 now has 1 death among 3 members: P(treated alive) = 2/3; sets 2-4 give 3/4 each
     assert res.conventions["p_greater"] == pytest.approx((2 / 3) * 0.75**3, rel=1e-12)
+
+
+# --------------------------------------------------------------------------- McNemar variants, MH RR/RD, clogit
+EXTRA = json.loads((REF / "expected" / "analysis_extra.json").read_text())
+CLOGIT = json.loads((REF / "expected" / "infert_clogit.json").read_text())
+
+
+@pytest.mark.parametrize("name", TABLES)
+def test_mcnemar_pairs_all_methods_match_r(name):
+    """R: mcnemar.test(x, correct = TRUE), binom.test(b, b + c)$p.value, and the mid-p
+    2 * (pbinom(min(b, c) - 1, b + c, 0.5) + dbinom(min(b, c), b + c, 0.5) / 2) (exact_midp)."""
+    ref = MATCHED["mcnemar"][name]
+    df = pairs_frame(ref["table_row_major"])
+    cc = mcnemar_pairs(df, "y", method="corrected")
+    assert cc.name == "mcnemar_cc" and cc.p_value == pytest.approx(ref["mcnemar_corrected"]["p"], rel=1e-9)
+    ex = mcnemar_pairs(df, "y", method="exact")
+    assert ex.name == "mcnemar_exact" and ex.p_value == pytest.approx(ref["exact_binomial"]["p"], rel=1e-9)
+    mid = mcnemar_pairs(df, "y", method="mid-p")
+    assert mid.name == "mcnemar_midp" and mid.p_value == pytest.approx(ref["exact_midp"], rel=1e-9)
+    assert compute_mcnemar_exact(ref["b"], ref["c"])[1] == pytest.approx(ref["exact_midp"], rel=1e-9)
+    with pytest.raises(InputError, match="method"):
+        mcnemar_pairs(df, "y", method="bogus")
+
+
+@pytest.mark.parametrize("name", TABLES)
+def test_exact_conditional_mid_p_on_pairs(name):
+    """For 1:1 pairs the exact conditional test's mid-p is McNemar's mid-p (R exact_midp)."""
+    ref = MATCHED["mcnemar"][name]
+    res = exact_conditional(pairs_frame(ref["table_row_major"]), "y")
+    assert res.conventions["p_mid"] == pytest.approx(ref["exact_midp"], rel=1e-9)
+
+
+def infert_tables() -> np.ndarray:
+    d = infert_frame()
+    from controlarm.analysis._binary import set_tables
+    from controlarm.analysis._sets import prepare
+    return set_tables(prepare(d, "y"))
+
+
+def ucb_tables() -> np.ndarray:
+    """UCBAdmissions with rows gender (male first), columns admitted first, one table per dept."""
+    ucb = pd.read_csv(REF / "data" / "ucbadmissions.csv")
+    out = []
+    for _, g in ucb.groupby("Dept"):
+        f = g.set_index(["Admit", "Gender"])["Freq"]
+        out.append([[f["Admitted", "Male"], f["Rejected", "Male"]], [f["Admitted", "Female"], f["Rejected", "Female"]]])
+    return np.array(out)
+
+
+@pytest.mark.parametrize("data", ["mh_infert", "mh_ucb"])
+def test_mh_risk_ratio_and_difference_match_epir(data):
+    """R: epiR::epi.2by2(tables, method = "cohort.count")$massoc.detail: RR.mh.wald (Greenland-
+    Robins), ARisk.mh.sato (Sato 1989) and ARisk.mh.green (Greenland-Robins 1985); infert as 83
+    matched sets (case = 'treated', exposure induced > 0) and UCBAdmissions by department."""
+    ref = EXTRA[data]
+    tables = infert_tables() if data == "mh_infert" else ucb_tables()
+    rr = compute_mh_risk_ratio(tables)
+    assert [rr["estimate"], rr["ci_low"], rr["ci_high"]] == pytest.approx(
+        [ref["RR_mh_wald"][k] for k in ("est", "lower", "upper")], rel=1e-9)
+    for ci, key in (("sato", "RD_mh_sato"), ("greenland", "RD_mh_greenland")):
+        rd = compute_mh_risk_difference(tables, ci=ci)
+        assert [rd["estimate"], rd["ci_low"], rd["ci_high"]] == pytest.approx(
+            [ref[key][k] for k in ("est", "lower", "upper")], rel=1e-9)
+
+
+def test_mh_estimates_on_matched_sets():
+    """The frame-level estimates wrap the same numbers (infert matched sets; epiR, as above), and
+    the Greenland-Robins RD interval is labelled as not consistent for sparse strata."""
+    ref = EXTRA["mh_infert"]
+    df = infert_frame()
+    rr, rd = mh_risk_ratio(df, "y"), mh_risk_difference(df, "y")
+    assert rr.value == pytest.approx(ref["RR_mh_wald"]["est"], rel=1e-12)
+    assert [rd.ci_low, rd.ci_high] == pytest.approx([ref["RD_mh_sato"]["lower"], ref["RD_mh_sato"]["upper"]], rel=1e-9)
+    gr = mh_risk_difference(df, "y", ci="greenland")
+    assert gr.name == "mh_risk_difference_greenland" and "not consistent" in gr.conventions["ci"]
+    with pytest.raises(InputError, match="sato"):
+        mh_risk_difference(df, "y", ci="wald")
+
+
+def test_mh_risk_ratio_without_treated_deaths():
+    """Seed study: every treated alive. The RR of being alive is finite (1 / (19/24) pooled over sets),
+    the OR is not."""
+    est = mh_risk_ratio(seed_frame(5), "alive")
+    assert est.value == pytest.approx(1 / (19 / 24), rel=1e-12)
+    assert est.ci_low < est.value < est.ci_high
+    assert mh_risk_difference(seed_frame(5), "alive").value == pytest.approx(5 / 24, rel=1e-12)
+
+
+@pytest.mark.parametrize("key", ["coef", "se", "z", "p", "or", "or_lower95", "or_upper95"])
+def test_clogit_infert_coefficients(key):
+    """R: clogit(case ~ spontaneous + induced + strata(stratum), data = infert) (method "exact"):
+    coefficients, SEs, z, p and OR CI to 1e-6."""
+    ref = CLOGIT["models"]["exact"]
+    d = pd.read_csv(REF / "data" / "infert.csv")
+    fit = compute_clogit(d["case"], d[["spontaneous", "induced"]], d["stratum"], names=["spontaneous", "induced"])
+    ours = fit[{"or_lower95": "or_low", "or_upper95": "or_high"}.get(key, key)]
+    assert ours == pytest.approx([ref[key]["spontaneous"], ref[key]["induced"]], rel=1e-6)
+
+
+def test_clogit_infert_tests_and_likelihood():
+    """R: the same clogit fit: log-likelihood at 0 and at the MLE, LR, Wald (unrounded
+    fit$wald.test) and score tests on 2 df, and the covariance matrix, to 1e-6; and
+    clogit(case ~ spontaneous + strata(stratum)) (spontaneous_only)."""
+    ref = CLOGIT["models"]["exact"]
+    d = pd.read_csv(REF / "data" / "infert.csv")
+    fit = compute_clogit(d["case"], d[["spontaneous", "induced"]], d["stratum"])
+    assert [fit["loglik_null"], fit["loglik"]] == pytest.approx(ref["loglik_null_and_fit"], rel=1e-9)
+    for ours, r in ((fit["lr"], ref["lr_test"]), (fit["wald"], ref["wald_test"]), (fit["score"], ref["score_test"])):
+        assert ours["statistic"] == pytest.approx(r["statistic"], rel=1e-6)
+        assert ours["p"] == pytest.approx(r["p"], rel=1e-6)
+    np.testing.assert_allclose(fit["vcov"], ref["vcov"], rtol=1e-6)
+    so = CLOGIT["spontaneous_only"]
+    one = compute_clogit(d["case"], d["spontaneous"], d["stratum"])
+    assert one["coef"][0] == pytest.approx(so["coef"], rel=1e-6)
+    assert one["se"][0] == pytest.approx(so["se"], rel=1e-6)
+    for k in ("lr", "wald", "score"):
+        assert one[k]["statistic"] == pytest.approx(so[k], rel=1e-6)
+    assert one["lr"]["p"] == pytest.approx(so["p_lr"], rel=1e-6)
+
+
+def test_conditional_logit_on_matched_sets():
+    """R: clogit(case ~ induced_any + strata(stratum)) on infert (matched_tests.json): coefficient,
+    SE; its score test equals the uncorrected CMH statistic 0.09."""
+    ref = MATCHED["infert_matched_sets"]
+    est = conditional_logit(infert_frame(), "y")
+    assert np.log(est.value) == pytest.approx(ref["clogit_coef"], rel=1e-6)
+    assert est.conventions["se"] == pytest.approx(ref["clogit_se"], rel=1e-6)
+    assert est.conventions["score_test"]["statistic"] == pytest.approx(ref["clogit_score"], rel=1e-9)
+
+
+def test_conditional_logit_separation_is_not_estimable():
+    """No treated death: the conditional MLE is infinite; value None with the reason, no warning,
+    and the score test (which needs no fit) is still reported."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est = conditional_logit(seed_frame(5), "alive")
+    assert est.value is None and "separation" in est.conventions["not_estimable"]
+    assert est.conventions["score_test"]["statistic"] > 0

@@ -1,7 +1,8 @@
 """Reference tests of the continuous and count methods (controlarm.analysis._continuous, ._exact).
 
 Truth: R 4.2.2 on the sleep data (tests/reference/expected/matched_tests.json), rbounds on the
-Rosenbaum lead pairs (rosenbaum_sensitivity.json), and brute-force enumeration.
+Rosenbaum lead pairs (rosenbaum_sensitivity.json), coin on sensitivitymv's mercury sets
+(analysis_extra.json), and brute-force enumeration.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ import pytest
 from scipy import stats
 
 from controlarm.analysis import (
+    aligned_rank_test,
     compute_hodges_lehmann,
     compute_signed_rank,
     hodges_lehmann_set_difference,
     mann_whitney_unpaired,
     permutation_within_sets,
     signed_rank_set_differences,
+    van_elteren_test,
     wilcoxon_signed_rank_pseudo_pairs,
 )
 from controlarm.errors import ApproximationWarning
@@ -243,3 +246,78 @@ def test_no_warnings_and_input_untouched(sleep):
                   mann_whitney_unpaired, hodges_lehmann_set_difference):
             f(sleep, "y")
     pd.testing.assert_frame_equal(sleep, before)
+
+
+# --------------------------------------------------------------------------- aligned ranks, van Elteren, MC error
+EXTRA = json.loads((REF / "expected" / "analysis_extra.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def mercury() -> pd.DataFrame:
+    m = pd.read_csv(REF / "data" / "sensitivitymv_mercury.csv")
+    return sets_frame([(r.Treated, [r.Zero, r.One]) for r in m.itertuples()])
+
+
+def test_van_elteren_mercury_matches_coin(mercury):
+    """R: coin::independence_test(y ~ g | set, ytrafo = function(d) trafo(d, numeric_trafo =
+    rank_trafo, block = set)) on sensitivitymv's mercury data (397 sets of 3: van Elteren's weight
+    is constant): z = 19.0769072112542 (coin's sign refers to the control level)."""
+    ref = EXTRA["coin_mercury"]
+    res = van_elteren_test(mercury, "y")
+    assert res.conventions["z"] == pytest.approx(-ref["van_elteren_z"], rel=1e-10)
+    assert res.p_value == pytest.approx(ref["van_elteren_p"], rel=1e-9)
+    assert "normal approximation" in res.method
+
+
+def test_aligned_rank_mercury_matches_coin(mercury):
+    """R: coin::independence_test(rank(round(y - ave(y, set), 10)) ~ g | set) on mercury: linear
+    statistic, expectation and variance (controls' aligned-rank sum), z and p."""
+    ref = EXTRA["coin_mercury"]
+    res = aligned_rank_test(mercury, "y")
+    total = 1191 * 1192 / 2
+    assert res.statistic == total - ref["aligned_linear_control"]
+    assert res.conventions["expected"] == pytest.approx(total - ref["aligned_expectation_control"], rel=1e-12)
+    assert res.conventions["variance"] == pytest.approx(ref["aligned_variance"], rel=1e-10)
+    assert res.conventions["z"] == pytest.approx(-ref["aligned_z"], rel=1e-10)
+    assert res.p_value == pytest.approx(ref["aligned_p"], rel=1e-9)
+
+
+def _brute_within_sets(contribs, observed=None):
+    obs = sum(c[0] for c in contribs)
+    e = sum(np.mean(c) for c in contribs)
+    allv = np.array([sum(c[j] for c, j in zip(contribs, combo))
+                     for combo in itertools.product(*[range(len(c)) for c in contribs])])
+    return np.mean(np.abs(allv - e) >= abs(obs - e) - 1e-9)
+
+
+def test_aligned_rank_and_van_elteren_exact_brute_force():
+    """Exact enumeration over the 144 assignments of SETS (1:k, varying k): aligned ranks (mean
+    alignment, joint ranking) and van Elteren's within-set ranks / (n + 1)."""
+    members = [np.r_[t, c] for t, c in SETS]
+    aligned = np.concatenate([y - y.mean() for y in members])
+    ranks = stats.rankdata(aligned)
+    bounds = np.cumsum([0] + [y.size for y in members])
+    contribs = [ranks[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    res = aligned_rank_test(sets_frame(SETS), "y")
+    assert res.p_value == pytest.approx(_brute_within_sets(contribs), rel=1e-12)
+    ve = [stats.rankdata(y) / (y.size + 1) for y in members]
+    res = van_elteren_test(sets_frame(SETS), "y")
+    assert res.p_value == pytest.approx(_brute_within_sets(ve), rel=1e-12)
+    assert res.statistic == pytest.approx(sum(c[0] for c in ve), rel=1e-12)
+
+
+def test_monte_carlo_error_is_reported():
+    """Monte Carlo permutation p-values carry their standard error sqrt(p (1 - p) / B)."""
+    with pytest.warns(ApproximationWarning):
+        res = permutation_within_sets(sets_frame(SETS), "y", max_enumeration=10, n_resamples=20_000, seed=1)
+    p = res.p_value
+    assert res.conventions["monte_carlo_standard_error"] == pytest.approx(np.sqrt(p * (1 - p) / 20_000), rel=1e-12)
+    assert "99%" in res.conventions["monte_carlo_error"]
+
+
+def test_aligned_rank_ties_from_float_noise_are_ties():
+    """Aligned values that are equal in exact arithmetic tie even when floating point disagrees
+    (0.1 + 0.2 vs 0.3): both sets below align to (-0.1, 0, 0.1) up to noise."""
+    df = sets_frame([(0.3, [0.2, 0.1 + 0.3]), (1.3, [1.2, 1.4])])
+    res = aligned_rank_test(df, "y")
+    assert res.statistic == 7.0  # ranks 3.5 + 3.5 for the two treated (tied with each other)

@@ -88,3 +88,22 @@ def test_missing_study_file(tmp_path):
     res = cli("run", str(tmp_path / "nope.toml"))
     assert res.returncode == 2
     assert "study file not found" in res.stderr and "controlarm init" in res.stderr
+
+
+def test_match_command_is_mounted(tmp_path):
+    """`controlarm match` runs the matching room's command on a plain table (lalonde, MatchIt's data)."""
+    import pandas as pd
+
+    data = pd.read_csv(Path(__file__).parent / "reference" / "data" / "lalonde.csv")
+    data["black"] = (data["race"] == "black").astype(int)
+    data.to_csv(tmp_path / "lalonde.csv", index=False)
+    out = tmp_path / "sets.csv"
+    res = cli("match", str(tmp_path / "lalonde.csv"), "--id", "id", "--treatment", "treat",
+              "--covariates", "age,educ,black,married,nodegree,re74,re75", "--ratio", "1", "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    sets = pd.read_csv(out)
+    assert list(sets.columns) == ["set_id", "treated_id", "control_id", "slot", "distance"]
+    assert len(sets) == 185 and sets["control_id"].is_unique
+    bad = cli("match", str(tmp_path / "lalonde.csv"), "--id", "id", "--treatment", "treat",
+              "--covariates", "nope", "--out", str(out))
+    assert bad.returncode == 2 and "nope" in bad.stderr and "Traceback" not in bad.stderr

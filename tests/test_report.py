@@ -1,12 +1,15 @@
-"""Tests of the report room's front door, ``write_report``, on a small hand-made StudyRun."""
+"""Tests of the report room's front door, ``write_report``, on a small hand-made StudyRun.
+
+The builders here (``make_run``, ``FakeSafety``) are shared by the other ``test_report_*`` modules.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import html
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,39 +20,87 @@ import pandas as pd
 import pytest
 
 from controlarm._run import StudyRun
-from controlarm.analysis._results import ArmSummary, Estimate, OutcomeResult, Results, TestResult
+from controlarm.analysis._results import (
+    ArmSummary,
+    Estimate,
+    OutcomeResult,
+    Results,
+    SensitivityResult,
+    TestResult,
+)
 from controlarm.cohort._flow import Flow, FlowStep
 from controlarm.outcomes._endpoints import Endpoint
-from controlarm.report import _write, write_report
+from controlarm.report import OUTPUT_FILES, _write, write_report
 
 TRIAL_IDS = [f"TRIAL-A{i:02d}" for i in range(1, 5)]
 POOL_IDS = [f"POOL-X{i:04d}" for i in range(1, 31)]
 HOSP_IDS = [f"HOSP-{i:05d}" for i in range(1, 35)]
 PSEUDO_WARNING = ("Pseudo-pairs reuse each treated patient 3 times; the pairs are not independent, "
                   "so this p-value is too small.")
+SPEC_HASH = hashlib.sha256(b"test spec").hexdigest()
+SECTIONS = ("Patient flow", "Baseline characteristics (Table 1)", "Covariate balance and matched sets", "Outcomes",
+            "Matched-set and published-style p-values", "Effect estimates (forest plot)", "Kaplan–Meier curves",
+            "Lab trajectories", "Swimmer plot of trial patients", "Safety", "Sensitivity analyses",
+            "Methods and conventions", "Data quality", "Reproducibility manifest")
 
 
-def make_study(*, listings: bool = False, name: str = "MSC in severe COVID-19 (test)") -> SimpleNamespace:
+class FakeSafety:
+    """A stand-in for the safety room's result: ``to_html``, ``to_dict`` and ``tables``."""
+
+    def __init__(self, term: str = "Hypokalaemia"):
+        self.term = term
+
+    def to_html(self, listings: bool) -> str:
+        return (f"<h3>Adverse events by preferred term</h3><table><thead><tr><th>Term</th><th>Patients</th></tr>"
+                f"</thead><tbody><tr><td>{html.escape(self.term)}</td><td>1 (25.0%)</td></tr></tbody></table>")
+
+    def to_dict(self, listings: bool) -> dict:
+        return {"adverse_events": [{"term": self.term, "n_patients": 1, "pct": 25.0}], "listings": listings}
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return {"ae_by_soc_pt": pd.DataFrame({"Preferred term": [self.term], "Patients, n (%)": ["1 (25.0%)"],
+                                              "Events": [1]})}
+
+
+def make_study(*, listings: bool = False, name: str = "MSC in severe COVID-19 (test)", suppress: bool = False,
+               registration: str = "NCT00000000") -> SimpleNamespace:
     spec = {
-        "study": {"name": name, "registration": "NCT00000000", "synthetic": True, "seed": 7},
-        "matching": {"ratio": 3, "method": "nearest", "distance": "mahalanobis"},
-        "report": {"listings": listings},
+        "study": {"name": name, "registration": registration, "synthetic": True, "seed": 7},
+        "data": {"source": "postgresql://analyst:s3cret@db.example/icu"},
+        "cohort": {"age_min": 18, "age_max": 70, "calendar_start": "2020-03-01", "calendar_end": "2021-12-31"},
+        "index": {"trial": "first_administration", "product": "MSC",
+                  "pool": {"location": "icu", "devices": ["High Flow NC", "IMV"], "medication": "dexamethasone",
+                           "medication_window_hours": 24}},
+        "features": {"default_lookback_hours": 48, "covariates": [
+            {"name": "age", "kind": "age"}, {"name": "male", "kind": "sex"},
+            {"name": "crp", "kind": "lab", "category": "crp", "unit": "mg/L", "lookback_hours": 48},
+            {"name": "imv_at_index", "kind": "device_at_index", "devices": ["IMV"]}]},
+        "matching": {"ratio": 3, "method": "nearest", "distance": "mahalanobis", "order": "data"},
+        "outcomes": {"survival_days": [28, 60], "free_days_death_value": 0, "max_gap_hours": 24},
+        "analysis": {"published_style": True, "alpha": 0.05},
+        "report": {"listings": listings, "suppress_small_cells": suppress, "small_cell_threshold": 5},
     }
     return SimpleNamespace(
-        study=SimpleNamespace(name=name, registration="NCT00000000",
+        study=SimpleNamespace(name=name, registration=registration,
                               description="A test study.\n\nSecond paragraph.", synthetic=True, seed=7),
-        spec_hash=hashlib.sha256(b"test spec").hexdigest(),
-        report=SimpleNamespace(listings=listings),
+        spec_hash=SPEC_HASH,
+        report=SimpleNamespace(listings=listings, suppress_small_cells=suppress, small_cell_threshold=5),
         matching=SimpleNamespace(ratio=3, method="nearest", distance="mahalanobis",
                                  covariates=["age", "male", "crp"], exact=["imv_at_index"], caliper=None,
                                  replace=False),
+        outcomes=SimpleNamespace(survival_days=(28, 60), labs=()),
         model_dump=lambda mode="python": spec,
     )
 
 
-def make_results() -> Results:
+def make_results(*, outcome_label: str = "Alive at day 28", sensitivity: bool = True) -> Results:
+    panel = SensitivityResult(
+        name="rosenbaum", label="Rosenbaum bounds", method="Rosenbaum bounds for the exact conditional test",
+        columns=("Gamma", "p upper bound"), rows=((1.0, 0.0412), (1.5, 0.0891), (2.0, 0.1502)),
+        summary="The conclusion holds up to Gamma = 1.2.", conventions={"alternative": "greater"},
+        reference="Rosenbaum PR. Observational Studies. 2nd ed. Springer; 2002.")
     alive = OutcomeResult(
-        outcome="alive_d28", label="Alive at day 28", kind="binary",
+        outcome="alive_d28", label=outcome_label, kind="binary",
         summaries=(ArmSummary("treated", n=4, events=4, proportion=1.0),
                    ArmSummary("control", n=12, events=6, proportion=0.5)),
         tests=(
@@ -60,9 +111,11 @@ def make_results() -> Results:
                        "two-sided", "published-style", 12, {"pairs": "each treated reused 3 times"},
                        warning=PSEUDO_WARNING),
         ),
-        estimates=(Estimate("Risk difference", 0.5, 0.21, 0.79, "Mantel–Haenszel risk difference"),),
+        estimates=(Estimate("Risk difference", 0.5, 0.21, 0.79, "Mantel–Haenszel risk difference"),
+                   Estimate("mh_odds_ratio", 3.5, 0.8, 15.2, "Mantel-Haenszel odds ratio over matched sets")),
         definition="Alive at day 28 after index.",
         notes=("Vital status of POOL-X0003 known only to 2020-05-01; counted as alive.",),
+        sensitivity=(panel,) if sensitivity else (),
     )
     death = OutcomeResult(
         outcome="time_to_death", label="Time to death (60 days)", kind="time_to_event",
@@ -87,10 +140,54 @@ def make_results() -> Results:
     return Results(outcomes=(alive, death, ddimer), n_sets=4, ratio="1:3")
 
 
-def make_run(*, listings: bool = False, name: str = "MSC in severe COVID-19 (test)") -> StudyRun:
+def make_trajectories(trial_ids: list[str], ae_term: str) -> dict[str, pd.DataFrame]:
+    """Support episodes, daily labs and events of the matched patients, in days from index."""
+    support, labs, events = [], [], []
+    for s, t in enumerate(trial_ids, start=1):
+        members = [(t, "treated")] + [(POOL_IDS[3 * (s - 1) + j], "control") for j in range(3)]
+        for k, (pid, role) in enumerate(members):
+            imv = 4.0 if (s + k) % 3 == 0 else 0.0
+            support += [
+                {"patient_id": pid, "role": role, "set_id": s, "kind": "device", "category": "High Flow NC",
+                 "start_day": -0.8, "end_day": 2.0},
+                {"patient_id": pid, "role": role, "set_id": s, "kind": "device", "category": "IMV" if imv else "NIPPV",
+                 "start_day": 2.0, "end_day": 3.0 + imv},
+                {"patient_id": pid, "role": role, "set_id": s, "kind": "device", "category": "Nasal Cannula",
+                 "start_day": 3.0 + imv, "end_day": 8.0 + imv},
+                {"patient_id": pid, "role": role, "set_id": s, "kind": "device", "category": "Room Air",
+                 "start_day": 8.0 + imv, "end_day": 11.0 + imv},
+                {"patient_id": pid, "role": role, "set_id": s, "kind": "icu", "category": "icu",
+                 "start_day": -0.8, "end_day": 5.0 + imv},
+            ]
+            if s == 2 and role == "treated":
+                support.append({"patient_id": pid, "role": role, "set_id": s, "kind": "ecmo", "category": "VV ECMO",
+                                "start_day": 2.5, "end_day": 4.0})
+            for day in range(-1, 12):
+                labs.append({"patient_id": pid, "role": role, "set_id": s, "lab_category": "crp", "day": day,
+                             "value": round(150 * 0.8 ** (day + 1) * (1.2 if role == "control" else 1) + k, 1)})
+                labs.append({"patient_id": pid, "role": role, "set_id": s, "lab_category": "d_dimer", "day": day,
+                             "value": float(800 + 60 * day * (3 if role == "control" else 1) + 10 * k)})
+            if role == "treated":
+                events += [{"patient_id": pid, "role": role, "set_id": s, "kind": "administration", "day": d,
+                            "label": "MSC"} for d in (0.0, 3.0, 6.0)]
+            events.append({"patient_id": pid, "role": role, "set_id": s, "kind": "discharge", "day": 11.0 + imv,
+                           "label": "Home"})
+    events.insert(1, {"patient_id": trial_ids[0], "role": "treated", "set_id": 1, "kind": "adverse_event",
+                      "day": 2.3, "label": ae_term})
+    events.append({"patient_id": POOL_IDS[1], "role": "control", "set_id": 1, "kind": "death", "day": 19.5,
+                   "label": "death"})
+    labs_df = pd.DataFrame(labs)
+    labs_df["day"] = labs_df["day"].astype("int32")
+    return {"support": pd.DataFrame(support), "labs": labs_df, "events": pd.DataFrame(events)}
+
+
+def make_run(*, listings: bool = False, name: str = "MSC in severe COVID-19 (test)", safety: object = None,
+             suppress: bool = False, trial_ids: list[str] | None = None, ae_term: str = "Hypokalaemia",
+             outcome_label: str = "Alive at day 28", trajectories: bool = True, sensitivity: bool = True) -> StudyRun:
+    trial_ids = list(trial_ids or TRIAL_IDS)
     rng = np.random.default_rng(1)
-    ids = TRIAL_IDS + POOL_IDS
-    groups = ["trial"] * len(TRIAL_IDS) + ["pool"] * len(POOL_IDS)
+    ids = trial_ids + POOL_IDS
+    groups = ["trial"] * len(trial_ids) + ["pool"] * len(POOL_IDS)
     cohort = pd.DataFrame({
         "patient_id": ids, "hospitalization_id": HOSP_IDS, "group": groups,
         "index_time": pd.date_range("2020-04-01", periods=len(ids), freq="D", tz="UTC"),
@@ -104,7 +201,7 @@ def make_run(*, listings: bool = False, name: str = "MSC in severe COVID-19 (tes
     })
     baseline.loc[7, "crp"] = np.nan
     rows = []
-    for s, t in enumerate(TRIAL_IDS, start=1):
+    for s, t in enumerate(trial_ids, start=1):
         rows.append({"set_id": s, "patient_id": t, "role": "treated", "weight": 1.0, "distance": np.nan})
         for j in range(3):
             rows.append({"set_id": s, "patient_id": POOL_IDS[3 * (s - 1) + j], "role": "control",
@@ -127,7 +224,7 @@ def make_run(*, listings: bool = False, name: str = "MSC in severe COVID-19 (tes
     ep["d_dimer_d7"] = rng.lognormal(7, 0.5, len(ep)).round(0)
     ep.loc[ep.index[~treated][0], "d_dimer_d7"] = np.nan
     endpoint_defs = (
-        Endpoint("alive_d28", "Alive at day 28", "binary", "alive_d28", "Alive at day 28 after index."),
+        Endpoint("alive_d28", outcome_label, "binary", "alive_d28", "Alive at day 28 after index."),
         Endpoint("time_to_death", "Time to death (60 days)", "time_to_event", "time_to_death",
                  "Days from index to death; censored at day 60.", event_column="death", unit="days"),
         Endpoint("d_dimer_d7", "D-dimer at day 7", "continuous", "d_dimer_d7",
@@ -135,25 +232,55 @@ def make_run(*, listings: bool = False, name: str = "MSC in severe COVID-19 (tes
     )
     flow = Flow((
         FlowStep("enrolled in the trial", "trial", 5, (("no administration of MSC", 1),)),
-        FlowStep("pool candidates", "pool", 120, (("age outside 18–70", 30), ("never met the index rule", 60))),
-        FlowStep("matching", "pool", 30, (("not selected as a match", 18),)),
+        FlowStep("pool candidates", "pool", 120, (("age outside 18–70", 30), ("never met the index rule", 60),
+                                                  ("no CRP at index", 3))),
+        FlowStep("matching", "pool", 27, (("not selected as a match", 15),)),
     ))
     return StudyRun(
-        study=make_study(listings=listings, name=name),
+        study=make_study(listings=listings, name=name, suppress=suppress),
         flow=flow, cohort=cohort, baseline=baseline,
         covariate_kinds={"age": "continuous", "male": "binary", "crp": "continuous", "imv_at_index": "binary"},
-        matched=matched, balance=balance, endpoints=ep, endpoint_defs=endpoint_defs, results=make_results(),
+        matched=matched, balance=balance, endpoints=ep, endpoint_defs=endpoint_defs,
+        results=make_results(outcome_label=outcome_label, sensitivity=sensitivity),
         data_quality={"warnings": ["vitals: 2 duplicate rows for POOL-X0007 at 2020-04-03T12:00:00+00:00",
                                    "labs: 3 CRP values without unit, assumed mg/L"],
                       "tables": {"patient": 34, "vitals": 5120, "labs": 880}},
-        provenance={"inputs": {"data/patient.csv": "0" * 64}, "spec_hash": hashlib.sha256(b"test spec").hexdigest(),
+        provenance={"inputs": {"data/patient.csv": "0" * 64}, "spec_hash": SPEC_HASH,
                     "seed": 7, "timings": {"match": 0.123}},
+        trajectories=make_trajectories(trial_ids, ae_term) if trajectories else {},
+        safety=safety,
     )
+
+
+STUB_SVG = '<svg xmlns="http://www.w3.org/2000/svg" width="10pt" height="10pt" viewBox="0 0 10 10"></svg>'
+
+
+def stub_figures(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stub the drawing functions where a test checks text, not pictures (keeps the suite fast)."""
+    from controlarm.report import _figures, _figures_effects, _figures_patients
+
+    for module, names in ((_figures, ("flow_svg", "love_svg", "km_svg")), (_figures_effects, ("forest_svg", "sets_svg")),
+                          (_figures_patients, ("labs_svg", "swimmer_svg"))):
+        for name in names:
+            monkeypatch.setattr(module, name, lambda *args, **kwargs: STUB_SVG)
+
+
+@pytest.fixture()
+def fast_figures(monkeypatch):
+    stub_figures(monkeypatch)
+
+
+MPL_STATE: dict[str, object] = {}
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory) -> dict[str, Path]:
-    return write_report(make_run(), tmp_path_factory.mktemp("rep") / "report")
+    import matplotlib
+
+    MPL_STATE["before"] = (dict(matplotlib.rcParams), matplotlib.get_backend())
+    paths = write_report(make_run(safety=FakeSafety()), tmp_path_factory.mktemp("rep") / "report")
+    MPL_STATE["after"] = (dict(matplotlib.rcParams), matplotlib.get_backend())
+    return paths
 
 
 @pytest.fixture(scope="module")
@@ -161,8 +288,13 @@ def page(report) -> str:
     return report["index.html"].read_text(encoding="utf-8")
 
 
-def test_writes_the_four_files(report):
-    assert set(report) == {"index.html", "results.json", "matched_sets.csv", "manifest.json"}
+ANALYSIS_FILES = {"analysis/adsl.parquet", "analysis/adtte.parquet", "analysis/adlb.parquet", "analysis/adae.parquet",
+                  "analysis/trajectories_support.parquet", "analysis/trajectories_events.parquet",
+                  "analysis/safety.html", "analysis/safety_table_01.parquet"}
+
+
+def test_writes_every_file(report):
+    assert set(report) == set(OUTPUT_FILES) | ANALYSIS_FILES
     for path in report.values():
         assert path.is_file() and path.stat().st_size > 100
     leftovers = [p for p in report["index.html"].parent.parent.iterdir() if p.name.endswith(".partial")]
@@ -170,15 +302,16 @@ def test_writes_the_four_files(report):
 
 
 def test_page_has_every_section_and_the_synthetic_banner(page):
-    for heading in ("Patient flow", "Baseline characteristics (Table 1)", "Covariate balance (Love plot)",
-                    "Outcomes", "Kaplan–Meier curves", "Methods and conventions", "Data quality", "Provenance"):
+    for heading in SECTIONS:
         assert f">{heading}</h2>" in page, heading
     assert 'class="banner"' in page and "SYNTHETIC DATA" in page
     assert page.startswith("<!DOCTYPE html>")
+    assert "@media print" in page
 
 
 def test_page_embeds_figures_and_loads_nothing(page):
-    assert page.count("<svg ") >= 3  # flow, Love plot, one Kaplan–Meier curve
+    figures = re.findall(r'<figure id="fig-([^"]+)"><svg ', page)
+    assert figures == ["flow", "love", "sets", "forest", "km1", "labs", "swimmer"]
     assert not re.search(r"""(?:src|href|action|poster|data)\s*=\s*["']?\s*(?:https?:)?//""", page, re.I)
     assert not re.search(r"url\(\s*['\"]?\s*(?:https?:)?//", page, re.I)
     assert "<script" not in page.lower() and "@import" not in page and "<link" not in page.lower()
@@ -195,15 +328,54 @@ def test_page_shows_the_numbers(page):
     assert "Excluded (reason: n)" in page and "never met the index rule: 60" in page
 
 
+def test_both_styles_table_sets_p_values_side_by_side_with_the_reason(page):
+    section = page[page.index('<section id="both-styles">'):]
+    section = section[:section.index("</section>")]
+    row = section[section.index("<td>Alive at day 28</td>"):]
+    row = row[:row.index("</tr>")]
+    assert "Mantel–Haenszel: 0.041" in row and "McNemar (pseudo-pairs): 0.021" in row
+    assert "too small" in row
+
+
+def test_swimmer_and_safety_sections(page):
+    swimmer = page[page.index('<section id="swimmer">'):]
+    swimmer = swimmer[:swimmer.index("</section>")]
+    assert "Patient 1" in swimmer and "Hypokalaemia" in swimmer and ">2.3<" in swimmer
+    safety = page[page.index('<section id="safety">'):]
+    assert "Adverse events by preferred term" in safety[:safety.index("</section>")]
+
+
+def test_sensitivity_panels_are_rendered_generically(page, tmp_path, fast_figures):
+    section = page[page.index('<section id="sensitivity">'):]
+    section = section[:section.index("</section>")]
+    assert "Alive at day 28: Rosenbaum bounds" in section
+    assert ">Gamma</th>" in section and "0.0891" in section and "Gamma = 1.2" in section
+    assert "alternative: greater" in section and "Rosenbaum PR" in section
+    bare = write_report(make_run(sensitivity=False), tmp_path / "r")["index.html"].read_text(encoding="utf-8")
+    assert "No sensitivity analysis in the results" in bare
+
+
+def test_methods_text_is_generated_from_the_spec(page):
+    text = page[page.index('<div class="methods-text">'):]
+    text = html.unescape(re.sub(r"<[^>]+>", "", text[:text.index("</div>")]))
+    for phrase in ("first administration of MSC", "aged 18 to 70 years", "from 1 March 2020 to 31 December 2021",
+                   "in the ICU, on High Flow NC or IMV and treated with dexamethasone",
+                   "matched to 3 controls by greedy nearest-neighbour matching", "Mahalanobis distance",
+                   "exactly on imv_at_index", "Mantel–Haenszel test over matched sets", "published-style",
+                   "Free days count death as 0", "Analyses used controlarm", SPEC_HASH, "Rosenbaum bounds"):
+        assert phrase in text, phrase
+
+
 def test_page_hides_patient_ids_and_dates_by_default(page):
     for pid in TRIAL_IDS + POOL_IDS + HOSP_IDS:
         assert pid not in page, pid
     assert not re.search(r"\d{4}-\d{2}-\d{2}", page)  # no dates at all
     assert "[id]" in page and "[date]" in page  # the data-quality warning was scrubbed, not dropped
     assert ">Listing of matched sets</h2>" not in page
+    assert "s3cret" not in page
 
 
-def test_listing_appears_only_when_asked(tmp_path):
+def test_listing_appears_only_when_asked(tmp_path, fast_figures):
     paths = write_report(make_run(listings=True), tmp_path / "r")
     page = paths["index.html"].read_text(encoding="utf-8")
     assert ">Listing of matched sets</h2>" in page
@@ -218,20 +390,33 @@ def test_listing_appears_only_when_asked(tmp_path):
 def test_results_json_holds_the_aggregates(report):
     text = report["results.json"].read_text(encoding="utf-8")
     data = json.loads(text)
-    assert set(data) == {"controlarm_version", "study", "flow", "matching", "outcomes", "endpoint_definitions"}
+    assert set(data) == {"schema_version", "controlarm_version", "study", "report_options", "spec", "flow", "table1",
+                         "matching", "analysis", "outcomes", "endpoint_definitions", "safety", "data_quality",
+                         "reproducibility", "files"}
+    assert data["schema_version"] == "1.0"
     assert data["study"] == {"name": "MSC in severe COVID-19 (test)", "registration": "NCT00000000",
-                             "spec_hash": hashlib.sha256(b"test spec").hexdigest(), "seed": 7, "synthetic": True}
+                             "description": "A test study.\n\nSecond paragraph.",
+                             "spec_hash": SPEC_HASH, "seed": 7, "synthetic": True}
     tests = {t["name"]: t for o in data["outcomes"].values() for t in o["tests"]}
     assert tests["Mantel–Haenszel"]["p_value"] == 0.0412
     assert tests["McNemar (pseudo-pairs)"]["p_value"] == 0.0213
     assert tests["McNemar (pseudo-pairs)"]["warning"] == PSEUDO_WARNING
     assert tests["Aligned-rank"]["statistic"] is None
     assert data["outcomes"]["time_to_death"]["estimates"][0]["value"] is None  # NaN -> null
+    assert data["outcomes"]["alive_d28"]["sensitivity"][0]["rows"][1] == [1.5, 0.0891]
+    assert data["analysis"]["outcome_order"] == ["alive_d28", "time_to_death", "d_dimer_d7"]
     assert data["matching"]["n_sets"] == 4 and data["matching"]["ratio"] == 3
+    assert [s["n_controls"] for s in data["matching"]["sets"]] == [3, 3, 3, 3]
     assert [r["covariate"] for r in data["matching"]["balance"]] == ["age", "male", "crp", "imv_at_index"]
-    assert data["flow"][1]["excluded"] == {"age outside 18–70": 30, "never met the index rule": 60}
+    assert [r["covariate"] for r in data["table1"]["rows"]] == ["age", "male", "crp", "imv_at_index"]
+    assert data["flow"][1]["excluded"] == {"age outside 18–70": 30, "never met the index rule": 60,
+                                           "no CRP at index": 3}
     assert data["endpoint_definitions"]["time_to_death"]["event_column"] == "death"
-    assert "NaN" not in text and "timings" not in text
+    assert data["spec"]["data"]["source"] == "postgresql://[credentials]@db.example/icu"
+    assert data["safety"]["adverse_events"][0]["term"] == "Hypokalaemia"
+    assert data["files"]["datasets"]["adsl"] == "analysis/adsl.parquet"
+    assert data["reproducibility"]["inputs"] == {"data/patient.csv": "0" * 64}
+    assert "NaN" not in text and "timings" not in text and "s3cret" not in text
     for pid in TRIAL_IDS + POOL_IDS[:12]:
         assert pid not in text
 
@@ -253,30 +438,50 @@ def test_manifest_records_provenance_and_hashes(report):
     manifest = json.loads(report["manifest.json"].read_text())
     assert manifest["timings"] == {"match": 0.123}
     assert manifest["inputs"] == {"data/patient.csv": "0" * 64}
-    assert set(manifest["outputs"]) == {"index.html", "results.json", "matched_sets.csv"}
+    assert set(manifest["outputs"]) == set(report) - {"manifest.json"}
     for name, entry in manifest["outputs"].items():
         assert entry["sha256"] == hashlib.sha256(report[name].read_bytes()).hexdigest()
 
 
 def test_two_runs_give_identical_bytes(report, tmp_path):
-    again = write_report(make_run(), tmp_path / "again")
-    for name in ("index.html", "results.json", "matched_sets.csv"):
+    again = write_report(make_run(safety=FakeSafety()), tmp_path / "again")
+    assert set(again) == set(report)
+    for name in set(report) - {"manifest.json"}:
         assert again[name].read_bytes() == report[name].read_bytes(), name
 
 
-def test_user_strings_are_escaped(tmp_path):
-    run = make_run(name='A & B <script>alert("x")</script>')
+def test_user_strings_are_escaped(tmp_path, fast_figures):
+    evil = '<script>alert("x")</script>'
+    run = make_run(name=f"A & B {evil}", listings=True, trial_ids=[f"{evil}{i}" for i in range(1, 5)],
+                   ae_term=f"Rash {evil}", safety=FakeSafety(f"Rash {evil}"), outcome_label=f"Alive {evil}")
     page = write_report(run, tmp_path / "r")["index.html"].read_text(encoding="utf-8")
     assert "<script" not in page
-    assert "A &amp; B &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
+    escaped = "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;"
+    assert f"A &amp; B {escaped}" in page  # study name
+    assert f"<td>{escaped}1</td>" in page  # patient id, in the listing
+    swimmer = page[page.index('<section id="swimmer">'):]
+    assert f"<td>Rash {escaped}</td>" in swimmer[:swimmer.index("</section>")]  # AE term, in the swimmer key
+    safety = page[page.index('<section id="safety">'):]
+    assert "Rash &lt;script&gt;" in safety[:safety.index("</section>")]  # AE term, in the safety room's fragment
+    assert f"Alive {escaped}" in page  # outcome label
 
 
-def test_a_failure_mid_write_leaves_the_old_report(tmp_path, monkeypatch):
+def test_an_unsafe_safety_fragment_is_shown_as_text(tmp_path, fast_figures):
+    class Unsafe(FakeSafety):
+        def to_html(self, listings):
+            return '<p onclick="x()">AE</p><img src="https://example.org/x.png">'
+
+    page = write_report(make_run(safety=Unsafe()), tmp_path / "r")["index.html"].read_text(encoding="utf-8")
+    assert 'onclick="' not in page and "<img" not in page
+    assert "shown as text" in page and "&lt;p onclick=" in page
+
+
+def test_a_failure_mid_write_leaves_the_old_report(tmp_path, monkeypatch, fast_figures):
     out = tmp_path / "report"
     first = write_report(make_run(), out)
     old = {name: p.read_bytes() for name, p in first.items()}
 
-    def boom(matched):  # index.html and results.json are already built when this runs
+    def boom(matched):  # index.html, tables.docx and results.json are already built when this runs
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(_write, "matched_sets_csv", boom)
@@ -286,46 +491,29 @@ def test_a_failure_mid_write_leaves_the_old_report(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]  # temporary directory removed
 
 
-def test_other_files_in_the_folder_survive(tmp_path):
+def test_other_files_in_the_folder_survive_and_stale_datasets_go(tmp_path, fast_figures):
     out = tmp_path / "report"
-    out.mkdir()
-    (out / "tables.docx").write_bytes(b"docx from another room")
-    write_report(make_run(), out)
-    assert (out / "tables.docx").read_bytes() == b"docx from another room"
+    first = write_report(make_run(safety=FakeSafety()), out)
+    assert first["analysis/adae.parquet"].is_file() and first["analysis/safety.html"].is_file()
+    (out / "notes.txt").write_text("the lead's notes")
+    (out / "analysis" / "my_extra.parquet").write_bytes(b"someone else's")
+    second = write_report(make_run(trajectories=False), out)
+    assert "analysis/adae.parquet" not in second
+    assert not (out / "analysis" / "adae.parquet").exists() and not (out / "analysis" / "safety.html").exists()
+    assert (out / "notes.txt").read_text() == "the lead's notes"
+    assert (out / "analysis" / "my_extra.parquet").read_bytes() == b"someone else's"
 
 
 def test_import_controlarm_does_not_import_matplotlib():
     code = ("import sys, controlarm, controlarm.report; "
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('matplotlib', 'lifelines')]; "
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('matplotlib', 'lifelines', 'docx')]; "
             "print(bad); sys.exit(1 if bad else 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_global_matplotlib_state_is_untouched(tmp_path):
-    import matplotlib
-
-    before = dict(matplotlib.rcParams)
-    backend = matplotlib.get_backend()
-    write_report(make_run(), tmp_path / "r")
-    assert dict(matplotlib.rcParams) == before
-    assert matplotlib.get_backend() == backend
-
-
-CHROMIUM = next((p for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser") if Path(p).exists()), None)
-
-
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
-def test_page_renders_in_a_headless_browser(report, tmp_path):
-    png = tmp_path / "page.png"
-    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={png}", "--window-size=1200,3000",
-           report["index.html"].resolve().as_uri()]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    assert png.is_file(), done.stderr[-2000:]
-    data = png.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 50_000
+def test_global_matplotlib_state_is_untouched(report):
+    assert MPL_STATE["after"] == MPL_STATE["before"]  # rcParams and backend, around the module's real write
 
 
 def test_element_ids_are_unique_and_references_resolve(page):
@@ -335,8 +523,22 @@ def test_element_ids_are_unique_and_references_resolve(page):
     assert refs <= set(ids)
 
 
-def test_a_sparse_run_still_reports(tmp_path):
-    run = make_run()
+def test_small_cells_from_the_pool_are_suppressed(tmp_path, fast_figures):
+    paths = write_report(make_run(suppress=True), tmp_path / "r")
+    page = paths["index.html"].read_text(encoding="utf-8")
+    data = json.loads(paths["results.json"].read_text())
+    assert data["flow"][1]["excluded"]["no CRP at index"] == "<5"
+    assert data["flow"][1]["excluded"]["age outside 18–70"] == 30
+    assert data["flow"][0]["excluded"]["no administration of MSC"] == 1  # trial counts are never suppressed
+    assert "no CRP at index: &lt;5" in page
+    crp = next(r for r in data["table1"]["rows"] if r["covariate"] == "crp")
+    assert crp["cells"]["pool"].endswith("; missing <5") and crp["stats"]["pool"]["n_missing"] is None
+    assert "Small-cell suppression is on" in page
+    assert "Treated (n = 4)" in page  # trial column untouched
+
+
+def test_a_sparse_run_still_reports(tmp_path, fast_figures):
+    run = make_run(trajectories=False)
     balance = run.balance.copy()
     balance.attrs = {}
     run = dataclasses.replace(
@@ -347,5 +549,29 @@ def test_a_sparse_run_still_reports(tmp_path):
     page = paths["index.html"].read_text(encoding="utf-8")
     assert "No time-to-event endpoint in this study." in page
     assert "not stated by the matching room" in page
+    assert "Safety analysis not computed" in page
+    assert "No lab values were recorded" in page
+    assert "analysis/adae.parquet" not in paths
     manifest = json.loads(paths["manifest.json"].read_text())
     assert manifest["spec_hash"] == run.study.spec_hash and manifest["seed"] == 7 and "numpy" in manifest["packages"]
+
+
+def test_pages_from_other_analysis_versions_render(fast_figures):
+    """Sensitivity panels may be absent; a style comparison and multiplicity may be present."""
+    from controlarm.report import load_bundle, render_html, saved_inputs
+
+    bundle = load_bundle(saved_inputs(make_run()))
+    for o in bundle.results["outcomes"].values():
+        o.pop("sensitivity", None)
+    bundle.results["analysis"]["multiplicity"] = {"method": "Holm", "family": "primary tests"}
+    bundle.results["analysis"]["style_comparison"] = [{
+        "outcome": "alive_d28", "label": "Alive at day 28", "primary_test": "Mantel–Haenszel", "primary_p": 0.0412,
+        "published_test": "McNemar (pseudo-pairs)", "published_p": 0.0213, "ratio_published_to_primary": 0.517,
+        "reason": PSEUDO_WARNING}]
+    page = render_html(bundle)
+    assert "No sensitivity analysis in the results" in page
+    assert "Multiplicity: method: Holm" in page
+    both = page[page.index('<section id="both-styles">'):]
+    both = both[:both.index("</section>")]
+    assert "Mantel–Haenszel: 0.041" in both and ">0.517<" in both and "Published ÷ matched p" in both
+    assert both.count("<tr>") == 2  # the header and the one paired outcome

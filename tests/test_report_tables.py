@@ -143,3 +143,30 @@ def test_methods_table_lists_every_test_and_estimate():
     assert list(mt["name"]) == ["MH", "McNemar", "Fisher", "RD"]
     assert "cc: no" in mt.loc[0, "conventions"] and "statistic: 4.00" in mt.loc[0, "conventions"]
     assert mt.loc[3, "type"] == "estimate" and mt.loc[3, "conventions"] == "CI level: 0.95"
+
+
+def test_table_one_suppresses_small_pool_counts():
+    from controlarm.report._table1 import table_one_data
+
+    n = 12
+    baseline = pd.DataFrame({
+        "patient_id": [f"T{i}" for i in range(3)] + [f"C{i}" for i in range(n)],
+        "group": ["trial"] * 3 + ["pool"] * n,
+        "rare": [1, 0, 0] + [1, 1] + [0] * (n - 2),          # pool: 2 of 12 -> "<5"
+        "common": [1, 1, 0] + [1] * (n - 3) + [0] * 3,       # pool: 9 of 12, complement 3 -> ">7"
+        "lab": [1.0, 2.0, np.nan] + [np.nan] * 2 + list(np.arange(n - 2, dtype=float)),  # pool: missing 2
+    })
+    matched = pd.DataFrame({"set_id": [1, 1, 1], "patient_id": ["T0", "C2", "C3"],
+                            "role": ["treated", "control", "control"]})
+    kinds = {"rare": "binary", "common": "binary", "lab": "continuous"}
+    data = table_one_data(baseline, matched, kinds, small_cells=5)
+    rows = {r["covariate"]: r for r in data["rows"]}
+    assert rows["rare"]["cells"]["pool"] == "<5" and rows["rare"]["stats"]["pool"]["count"] is None
+    assert rows["common"]["cells"]["pool"] == ">7" and rows["common"]["stats"]["pool"]["suppressed"]
+    assert rows["lab"]["cells"]["pool"].endswith("; missing <5") and rows["lab"]["stats"]["pool"]["n_missing"] is None
+    assert rows["lab"]["cells"]["matched"] == "fewer than 5 observed"  # 2 matched controls
+    assert rows["rare"]["cells"]["matched"] == "fewer than 5 observed"
+    assert data["n"] == {"treated": 1, "pool": 12, "matched": "<5", "matched_unique": "<5"}
+    assert rows["rare"]["cells"]["treated"] == "1 (100.0%)"  # trial counts are never suppressed
+    off = table_one_data(baseline, matched, kinds)
+    assert {r["covariate"]: r["cells"]["pool"] for r in off["rows"]}["rare"] == "2 (16.7%)"

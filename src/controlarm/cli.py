@@ -148,6 +148,36 @@ def demo(
     out.print(f"done in {time.perf_counter() - started:.1f} s")
 
 
+@app.command()
+def report(
+    results_dir: Path = typer.Argument(..., help="A report folder written by `controlarm run` or `controlarm demo`."),
+    as_json: bool = typer.Option(False, "--json", help="Print the rewritten files as JSON."),
+) -> None:
+    """Rebuild index.html, tables.docx and the CSVs from a run's saved results, without recomputing."""
+    from .report import rebuild_report
+
+    try:
+        paths = rebuild_report(results_dir)
+    except ControlarmError as exc:
+        _fail(exc)
+    if as_json:
+        print(json.dumps({name: str(path) for name, path in paths.items()}, indent=2, sort_keys=True))
+        return
+    out.print(f"report: {paths['index.html']}")
+    out.print(f"rebuilt from results.json and analysis/ (nothing recomputed): {', '.join(sorted(paths))}",
+              highlight=False)
+
+
+def _register_match() -> None:
+    # The matching room owns its command (options, CSV/JSON output); the CLI only mounts it.
+    from .matching._command import match_command
+
+    app.command("match", help="Match a plain table (CSV/Parquet): one row per patient, a treatment column.")(match_command)
+
+
+_register_match()
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     """Console entry point."""
     try:

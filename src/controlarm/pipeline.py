@@ -85,6 +85,9 @@ def design_study(study, *, progress: Callable[[str], None] = _noop):
         design, treatment="treated", covariates=m.covariates, ratio=m.ratio, method=m.method,
         distance=m.distance, exact=m.exact, caliper=m.caliper, caliper_units=m.caliper_units,
         order=m.order, replace=m.replace, seed=study.study.seed, id_column="patient_id",
+        min_controls=m.min_controls, max_controls=m.max_controls,
+        covariate_calipers=m.covariate_calipers or None, covariate_caliper_units=m.covariate_caliper_units,
+        discard=m.discard, ps_model=m.ps_model,
     )
     matched = result.matched.copy()
     idx = cohort.patients.set_index("patient_id")

@@ -51,7 +51,9 @@ REF_HL = (
 PSEUDO_PAIR_WARNING = (
     "Published-style analysis: each control is paired with its set's treated patient, so every "
     "treated value is reused k times. The k differences of a set share one treated value and are "
-    "not independent; the test treats them as k*n independent pairs and the p-value is too small."
+    "not independent; the test treats them as k*n independent pairs, which understates the "
+    "variance of the statistic and makes the p-value too small. The matched-set tests use one "
+    "contrast per set; use them for inference."
 )
 UNPAIRED_WARNING = (
     "Unmatched analysis: the matched sets are ignored, so the comparison does not use the "
@@ -234,6 +236,10 @@ def permutation_within_sets(
         **md.conventions(),
     }
     if not res.exact:
+        conv["monte_carlo_standard_error"] = res.mc_standard_error
+        conv["monte_carlo_error"] = ("sqrt(p (1 - p) / B): the p-value is within about "
+                                     f"{2.58 * res.mc_standard_error:.2g} of the exact one with "
+                                     "99% probability")
         warnings.warn(f"permutation_within_sets: {n_assign:.3g} assignments exceed "
                       f"{max_enumeration}; Monte Carlo p-value from {n_resamples} draws",
                       ApproximationWarning, stacklevel=2)

@@ -140,7 +140,7 @@ def _clip(p: float) -> float:
 
 
 def _signed_rank_null(scores: np.ndarray, p: float = 0.5) -> np.ndarray:
-    """Distribution of ``sum(score_i * B_i)``, ``B_i`` iid Bernoulli(p), non-negative integer scores.
+    """Distribution of ``sum(score_i * B_i)``, ``B_i`` iid Bernoulli(p), integer scores >= 0.
 
     Element ``j`` is ``P(sum = j)``: the 2^n sign assignments counted exactly by dynamic
     programming (one shift-and-add per score). ``p = 1/2`` is the signed-rank null;

@@ -63,6 +63,12 @@ def _members(md) -> list[np.ndarray]:
 
 def _within_set_result(name, method, contributions, md, conv, reference, *, max_enumeration,
                        exact) -> TestResult:
+    if not contributions:
+        return TestResult(name=name, method=method, statistic=None, p_value=None,
+                          alternative="two-sided", framing="matched", n=0,
+                          conventions={**conv, **md.conventions(),
+                                       "undefined": "no complete matched set"},
+                          reference=reference)
     observed = float(sum(c[0] for c in contributions))
     normal = compute_within_set_normal(contributions, observed)
     log_size = sum(math.log(c.size) for c in contributions)
@@ -119,16 +125,19 @@ def aligned_rank_test(endpoints: pd.DataFrame, column: str, *, align: str = "mea
     md = prepare(endpoints, column)
     members = _members(md)
     centre = np.mean if align == "mean" else np.median
+    conv = {"alignment": f"y minus the {align} of its set",
+            "ranks": "aligned values of all sets ranked together, average ranks for ties; "
+            "aligned values within 1e-10 of the data's scale count as tied",
+            "statistic": "sum of the treated patients' aligned ranks"}
+    if not members:
+        return _within_set_result("aligned_rank", "Aligned-rank test over matched sets", [], md,
+                                  conv, REF_ALIGNED, max_enumeration=max_enumeration, exact=exact)
     aligned = np.concatenate([y - centre(y) for y in members])
     # floating-point noise must not break ties: snap to a grid 1e-10 of the data's scale
     tol = 1e-10 * max(1.0, float(np.abs(np.concatenate(members)).max(initial=0.0)))
     ranks = stats.rankdata(np.round(aligned / tol) * tol)
     bounds = np.cumsum([0] + [y.size for y in members])
     contributions = [ranks[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
-    conv = {"alignment": f"y minus the {align} of its set",
-            "ranks": "aligned values of all sets ranked together, average ranks for ties; "
-            "aligned values within 1e-10 of the data's scale count as tied",
-            "statistic": "sum of the treated patients' aligned ranks"}
     return _within_set_result("aligned_rank", "Aligned-rank test over matched sets",
                               contributions, md, conv, REF_ALIGNED,
                               max_enumeration=max_enumeration, exact=exact)

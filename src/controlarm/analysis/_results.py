@@ -169,7 +169,8 @@ class OutcomeResult:
         for t in self.tests:
             if t.name == name:
                 return t
-        raise KeyError(f"{self.outcome}: no test named {name!r}; have {[t.name for t in self.tests]}")
+        raise KeyError(f"{self.outcome}: no test named {name!r}; "
+                       f"have {[t.name for t in self.tests]}")
 
     def estimate(self, name: str) -> Estimate:
         """The estimate called ``name``; raises KeyError when absent."""

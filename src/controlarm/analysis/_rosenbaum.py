@@ -44,7 +44,8 @@ REF_AMPLIFY = (
     "Rosenbaum PR, Silber JH. Amplification of sensitivity analysis in matched observational "
     "studies. J Am Stat Assoc 2009;104:1398-1405. doi:10.1198/jasa.2009.tm08470"
 )
-REF_RBOUNDS = "Keele L. rbounds: Perform Rosenbaum bounds sensitivity tests for matched and unmatched data. R package version 2.2"
+REF_RBOUNDS = ("Keele L. rbounds: Perform Rosenbaum bounds sensitivity tests for matched and "
+               "unmatched data. R package version 2.2")
 
 
 def _poisson_binomial(p: np.ndarray) -> np.ndarray:

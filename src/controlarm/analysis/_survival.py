@@ -203,14 +203,15 @@ def logrank_unstratified(
 
     a = arms(endpoints, time_column, event_column)
     t, c = a["treated"], a["control"]
-    lr = logrank_test(t["y"], c["y"], t["event"], c["event"])
     res = compute_logrank(np.r_[t["y"], c["y"]], np.r_[t["event"], c["event"]],
                           np.r_[np.ones(len(t)), np.zeros(len(c))])
     conv = {"strata": "none (matched structure ignored)", "patients": "each patient once per arm",
             "n_missing_treated": a["n_missing"]["treated"],
             "n_missing_control": a["n_missing"]["control"]}
-    res = LogrankResult(res.observed, res.expected, res.variance,
-                        _finite(lr.test_statistic), _finite(lr.p_value))
+    if len(t) and len(c) and res.chisq is not None:
+        lr = logrank_test(t["y"], c["y"], t["event"], c["event"])
+        res = LogrankResult(res.observed, res.expected, res.variance,
+                            _finite(lr.test_statistic), _finite(lr.p_value))
     return _logrank_result("logrank_unstratified", "Log-rank test, unstratified (lifelines)", res,
                            "unmatched", len(t) + len(c), conv, UNMATCHED_WARNING)
 
@@ -269,6 +270,12 @@ def logrank_permutation_by_set(
     f = md.frame
     scores = compute_logrank_scores(f["y"], f["event"], f["set_id"])
     contributions = [scores[idx] for idx in f.groupby("set_id", sort=True).indices.values()]
+    if not contributions:
+        return TestResult(
+            name="logrank_permutation_by_set", method="Log-rank permutation test within matched "
+            "sets", statistic=None, p_value=None, alternative="two-sided", framing="matched", n=0,
+            conventions={"undefined": "no complete matched set", **md.conventions()},
+            reference=REF_LOGRANK + "; " + REF_PERM)
     res = compute_permutation(contributions, max_enumeration=max_enumeration,
                               n_resamples=n_resamples, seed=seed)
     n_assign = float(np.prod([c.size for c in contributions], dtype=float))

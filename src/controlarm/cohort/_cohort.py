@@ -31,12 +31,13 @@ import pandas as pd
 
 from ..errors import DataContractError
 from ._flow import Flow, FlowStep
-from ._rules import condition_sql, rule_text
 from ._intervals import sql_str
+from ._rules import condition_sql, rule_text
 
 if TYPE_CHECKING:
     from ..sources import Sources
     from ..spec import Study
+    from ._eligibility import Eligibility
 
 __all__ = ["Cohort", "build_cohort"]
 
@@ -54,7 +55,7 @@ class Cohort:
 
     patients: pd.DataFrame
     flow: Flow
-    eligibility: object | None = None
+    eligibility: "Eligibility | None" = None
 
     @property
     def n_trial(self) -> int:

@@ -1,7 +1,8 @@
 """The `features` room: baseline covariates as of each patient's index, computed in the engine.
 
-One SQL query per covariate over the cohort (registered in the engine as ``_cohort``), each
-returning ``patient_id, value``. Labs and vitals take the last value in the look-back window
+One SQL query per covariate over the cohort (registered in the engine as ``_cohort``, with its row
+number ``_row``), each returning ``_row, value``; keyed by row, so a patient may appear at several
+index times (risk-set candidates evaluated at each treated patient's landmark). Labs and vitals take the last value in the look-back window
 ``[index - lookback, index]``; when several values share the latest time, the largest value wins
 (a total order, so engines agree). Values are those harmonised by the sources room.
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from ..cohort._intervals import device_intervals_sql, sql_list, sql_str
@@ -37,19 +39,21 @@ def derive_baseline(sources: "Sources", cohort: "Cohort", study: "Study") -> pd.
         ``cohort.patients``. ``attrs["kinds"]`` maps covariate -> "binary"/"continuous".
     """
     con = sources.con
-    cohort_df = cohort.patients[["patient_id", "hospitalization_id", "group", "index_time"]]
+    cohort_df = cohort.patients[["patient_id", "hospitalization_id", "group", "index_time"]].reset_index(drop=True).copy()
+    cohort_df["_row"] = range(len(cohort_df))
     con.register("_cohort_df", cohort_df)
     try:
         con.execute("CREATE OR REPLACE TEMP TABLE _cohort AS SELECT * FROM _cohort_df")
     finally:
         con.unregister("_cohort_df")
-    out = cohort.patients[["patient_id", "group"]].copy()
+    out = cohort.patients[["patient_id", "group"]].reset_index(drop=True).copy()
     for cov in study.features.covariates:
         lookback = cov.lookback_hours or study.features.default_lookback_hours
         sql = _covariate_sql(cov, lookback, study)
         values = con.execute(sql).df()
-        series = out["patient_id"].map(dict(zip(values["patient_id"], values["value"])))
-        out[cov.name] = pd.to_numeric(series, errors="coerce").astype(float)
+        column = np.full(len(out), np.nan)
+        column[values["_row"].to_numpy(dtype=np.int64)] = pd.to_numeric(values["value"], errors="coerce").to_numpy(dtype=float)
+        out[cov.name] = column
     out = out.reset_index(drop=True)
     out.attrs["kinds"] = {c.name: ("binary" if c.binary else "continuous") for c in study.features.covariates}
     return out
@@ -64,17 +68,17 @@ def _covariate_sql(cov: "Covariate", lookback: float, study: "Study") -> str:
     kind = cov.kind
     if kind == "age":
         return """
-            SELECT c.patient_id,
+            SELECT c._row,
                    date_diff('day', p.birth_date, CAST(timezone('UTC', c.index_time) AS DATE)) / 365.25 AS value
             FROM _cohort c JOIN patient p USING (patient_id)"""
     if kind == "sex":
         return """
-            SELECT c.patient_id,
+            SELECT c._row,
                    CASE p.sex_category WHEN 'Male' THEN 1.0 WHEN 'Female' THEN 0.0 END AS value
             FROM _cohort c JOIN patient p USING (patient_id)"""
     if kind == "days_since_admission":
         return """
-            SELECT c.patient_id,
+            SELECT c._row,
                    epoch(c.index_time - h.admission_dttm) / 86400.0 AS value
             FROM _cohort c JOIN hospitalization h USING (hospitalization_id)"""
     if kind == "vital":
@@ -86,36 +90,36 @@ def _covariate_sql(cov: "Covariate", lookback: float, study: "Study") -> str:
         w = _last_value_sql("vitals", "recorded_dttm", "vital_value", "vital_category", "weight_kg", lookback)
         h = _last_value_sql("vitals", "recorded_dttm", "vital_value", "vital_category", "height_cm", lookback)
         return f"""
-            SELECT w.patient_id, w.value / ((h.value / 100.0) * (h.value / 100.0)) AS value
-            FROM ({w}) w JOIN ({h}) h USING (patient_id) WHERE h.value > 0"""
+            SELECT w._row, w.value / ((h.value / 100.0) * (h.value / 100.0)) AS value
+            FROM ({w}) w JOIN ({h}) h USING (_row) WHERE h.value > 0"""
     if kind == "device_at_index":
         dev = device_intervals_sql(study.outcomes.max_gap_hours)
         return f"""
             WITH dev AS ({dev})
-            SELECT c.patient_id,
+            SELECT c._row,
                    max(CASE WHEN d.device_category IN {sql_list(cov.devices or ())} THEN 1.0 ELSE 0.0 END) AS value
             FROM _cohort c
             LEFT JOIN dev d ON d.hospitalization_id = c.hospitalization_id
                  AND d.start_dttm <= c.index_time AND c.index_time < d.end_dttm
-            GROUP BY c.patient_id"""
+            GROUP BY c._row"""
     if kind == "diagnosis":
         likes = " OR ".join(
             f"replace(upper(d.diagnosis_code), '.', '') LIKE {sql_str(code.replace('.', '').upper() + '%')}"
             for code in (cov.codes or ())
         )
         return f"""
-            SELECT c.patient_id,
+            SELECT c._row,
                    CASE WHEN count(d.diagnosis_code) FILTER (WHERE {likes}) > 0 THEN 1.0 ELSE 0.0 END AS value
             FROM _cohort c LEFT JOIN hospital_diagnosis d USING (hospitalization_id)
-            GROUP BY c.patient_id"""
+            GROUP BY c._row"""
     raise InputError(f"features.covariates: kind {kind!r} is not supported")  # pragma: no cover - spec forbids it
 
 
 def _last_value_sql(table: str, time_col: str, value_col: str, cat_col: str, category: str | None, lookback: float) -> str:
     return f"""
-        SELECT patient_id, value FROM (
-            SELECT c.patient_id, t.{value_col} AS value,
-                   row_number() OVER (PARTITION BY c.patient_id
+        SELECT _row, value FROM (
+            SELECT c._row, t.{value_col} AS value,
+                   row_number() OVER (PARTITION BY c._row
                                       ORDER BY t.{time_col} DESC, t.{value_col} DESC) AS rn
             FROM _cohort c JOIN {table} t USING (hospitalization_id)
             WHERE t.{cat_col} = {sql_str(category or '')} AND t.{value_col} IS NOT NULL

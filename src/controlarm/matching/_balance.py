@@ -32,9 +32,16 @@ import pandas as pd
 from ..errors import BalanceWarning, InputError
 from ._validate import ids_preview
 
-__all__ = ["balance_table", "check_balance", "SMD_DENOMINATOR"]
+__all__ = ["balance_table", "check_balance", "SMD_DENOMINATOR", "SMD_DENOMINATORS", "ecdf_stats"]
 
 SMD_DENOMINATOR = "SD of the treated group before matching (MatchIt ATT convention; binary: sqrt(p(1-p)))"
+SMD_DENOMINATORS = {
+    "treated": SMD_DENOMINATOR,
+    "pooled": (
+        "pooled SD before matching, sqrt((s_treated^2 + s_pool^2) / 2) over all treated and all candidate "
+        "controls (binary: p(1-p) per group; MatchIt s.d.denom = 'pooled'; Austin 2009)"
+    ),
+}
 _EPS = float(np.sqrt(np.finfo(float).eps))
 COLUMNS = [
     "covariate",
@@ -48,6 +55,11 @@ COLUMNS = [
     "smd_after",
     "var_ratio_before",
     "var_ratio_after",
+    "ecdf_mean_before",
+    "ecdf_max_before",
+    "ecdf_mean_after",
+    "ecdf_max_after",
+    "std_pair_dist",
 ]
 
 
@@ -87,6 +99,67 @@ def _ratio(a: float, b: float) -> float:
     return float(a) / float(b) if np.isfinite(a) and np.isfinite(b) and b > 0 else float("nan")
 
 
+def _group_cdf(xg: np.ndarray, wg: np.ndarray | None, u: np.ndarray) -> np.ndarray:
+    """Weighted eCDF of one group evaluated at the sorted values ``u`` (weights None: all equal)."""
+    if wg is None:
+        return np.searchsorted(np.sort(xg), u, "right") / len(xg)
+    keep = wg > 0
+    xg, wg = xg[keep], wg[keep]
+    if len(xg) == 0:
+        return np.full(len(u), np.nan)
+    o = np.argsort(xg, kind="stable")
+    cw = np.cumsum(wg[o]) / wg.sum()
+    idx = np.searchsorted(xg[o], u, "right")
+    return np.where(idx > 0, cw[np.maximum(idx - 1, 0)], 0.0)
+
+
+def ecdf_stats(x: np.ndarray, t: np.ndarray, w: np.ndarray | None = None, u: np.ndarray | None = None) -> tuple[float, float]:
+    """Mean and maximum of |F_treated(v) - F_control(v)| over the distinct values v of ``x``.
+
+    Weighted eCDFs with the matching weights (None: unweighted). As MatchIt's ``qqsum(standardize =
+    TRUE)``, the distinct values are those of every unit passed, zero-weight units included, so
+    the eCDF mean after matching is averaged over the same grid as before.
+    """
+    if u is None:
+        s = np.sort(x)
+        u = s[np.r_[s[1:] != s[:-1], True]]
+    t1 = t == 1
+    f1 = _group_cdf(x[t1], None if w is None else w[t1], u)
+    f0 = _group_cdf(x[~t1], None if w is None else w[~t1], u)
+    e = np.abs(f1 - f0)
+    if not np.isfinite(e).all():
+        return float("nan"), float("nan")
+    return float(e.mean()), float(e.max())
+
+
+def _ecdf_before_after(x, x1, xm1, wm1, xm0, wm0) -> tuple[tuple[float, float], tuple[float, float]]:
+    """eCDF mean/max before (all treated vs all candidates) and after (weighted matched) on one grid.
+
+    The grid is every distinct value of ``x`` over all patients (MatchIt keeps zero-weight units in
+    it). The pool's eCDF comes from the positions in the sorted full sample, so only the treated
+    and the matched (small groups) need a search: O(n log n) for one sort of x.
+    """
+    s = np.sort(x)
+    last = np.r_[s[1:] != s[:-1], True]
+    u = s[last]
+    n_le_all = np.flatnonzero(last) + 1  # patients with x <= u
+    n1, n0 = len(x1), len(x) - len(x1)
+    c1 = np.searchsorted(np.sort(x1), u, "right")
+    e = np.abs(c1 / n1 - (n_le_all - c1) / n0) if n1 and n0 else np.array([np.nan])
+    before = (float(e.mean()), float(e.max()))
+    if wm1.sum() > 0 and wm0.sum() > 0:
+        # the weighted eCDFs change only at matched values: evaluate there and count grid points per step
+        v = np.unique(np.concatenate([xm1, xm0]))
+        g = np.abs(_group_cdf(xm1, wm1, v) - _group_cdf(xm0, wm0, v))
+        start = np.searchsorted(u, v, "left")
+        count = np.diff(np.r_[start, len(u)])
+        # grid points below the smallest matched value add |0 - 0| = 0 to the sum and nothing to the max
+        after = (float(np.sum(count * g) / len(u)), float(g.max()))
+    else:
+        after = (float("nan"), float("nan"))
+    return before, after
+
+
 def balance_table(
     data: pd.DataFrame,
     matched: pd.DataFrame,
@@ -95,6 +168,7 @@ def balance_table(
     covariates: Sequence[str],
     binary: Sequence[str] = (),
     id_column: str = "patient_id",
+    smd_denominator: str = "treated",
 ) -> pd.DataFrame:
     """Balance of each covariate before and after matching.
 
@@ -105,20 +179,29 @@ def balance_table(
         covariates. "Before matching" compares all treated with all candidate controls (the pool).
     matched : DataFrame
         The tidy matched table (``patient_id``, ``role``, and ``weight``; without ``weight`` every
-        row counts 1). A patient's weight is the sum of its rows' weights.
+        row counts 1). A patient's weight is the sum of its rows' weights. With ``set_id`` the
+        standardised pair distance is computed too.
     treatment, covariates, id_column : str, sequence of str, str
         Column names in ``data``.
     binary : sequence of str
         Covariates to treat as binary (they must hold only 0/1). Covariates whose values are all
         0 or 1 are binary anyway, as in MatchIt.
+    smd_denominator : {"treated", "pooled"}
+        "treated" (default, MatchIt's ATT convention): the SD of the treated group before matching.
+        "pooled": sqrt((s_treated^2 + s_pool^2) / 2) before matching (MatchIt ``s.d.denom =
+        "pooled"``). Either way the same denominator serves before and after matching, so a change
+        in SMD is a change in the mean difference alone.
 
     Returns
     -------
     DataFrame
         One row per covariate: ``covariate, kind, mean_treated, mean_pool, mean_treated_matched,
-        mean_matched, sd_denominator, smd_before, smd_after, var_ratio_before, var_ratio_after``.
+        mean_matched, sd_denominator, smd_before, smd_after, var_ratio_before, var_ratio_after,
+        ecdf_mean_before, ecdf_max_before, ecdf_mean_after, ecdf_max_after, std_pair_dist``.
         ``attrs["smd_denominator"]`` states the SMD convention. Variance ratios (treated / control)
-        are NaN for binary covariates.
+        are NaN for binary covariates; their eCDF statistics are |difference in proportions|.
+        ``std_pair_dist`` is the mean |x_treated - x_control| over the pairs of the matched sets,
+        divided by the SMD denominator (MatchIt's "Std. Pair Dist.").
 
     Raises
     ------
@@ -128,12 +211,11 @@ def balance_table(
 
     Notes
     -----
-    SMD = (mean_t - mean_c) / s, where s is the SD (n - 1) of the treated group in the full sample,
-    or sqrt(p (1 - p)) for a binary covariate; after matching the treated mean is over the
-    matched treated and the control mean is weighted. When s < sqrt(machine eps) (the covariate is
-    constant among the treated) s falls back to MatchIt's pooled within-group SD; when the mean
-    difference itself is below sqrt(eps) the SMD is the raw difference (MatchIt). This function
-    never warns; see :func:`check_balance`.
+    SMD = (mean_t - mean_c) / s. After matching the treated mean is over the matched treated and
+    the control mean is weighted. When s < sqrt(machine eps) (the covariate is constant among the
+    treated) s falls back to MatchIt's pooled within-group SD; when the mean difference itself is
+    below sqrt(eps) the SMD is the raw difference (MatchIt). The eCDF statistics follow MatchIt's
+    ``qqsum(standardize = TRUE)``. This function never warns; see :func:`check_balance`.
 
     Examples
     --------
@@ -146,6 +228,10 @@ def balance_table(
     """
     if not isinstance(data, pd.DataFrame) or not isinstance(matched, pd.DataFrame):
         raise InputError("balance_table needs two DataFrames: the matching frame and the tidy matched table")
+    if smd_denominator not in SMD_DENOMINATORS:
+        raise InputError(
+            f"smd_denominator must be one of {', '.join(map(repr, SMD_DENOMINATORS))}; got {smd_denominator!r}"
+        )
     covariates = [covariates] if isinstance(covariates, str) else list(covariates)
     binary = [binary] if isinstance(binary, str) else list(binary)
     absent = [c for c in [id_column, treatment, *covariates] if c not in data.columns]
@@ -161,21 +247,36 @@ def balance_table(
     ids = data[id_column]
     t = data[treatment].to_numpy().astype(int)
     w_col = matched["weight"] if "weight" in matched.columns else pd.Series(1.0, index=matched.index)
-    w_by = w_col.astype(float).groupby([matched["role"], matched["patient_id"]]).sum()
-    pos = pd.Series(np.arange(len(data)), index=ids.to_numpy())
+    # positions of the matched ids in data (hash the few matched ids, not the whole frame)
+    m_ids = pd.unique(matched["patient_id"].to_numpy())
+    rows_m = np.flatnonzero(ids.isin(m_ids).to_numpy())
+    pos = pd.Series(rows_m, index=ids.to_numpy()[rows_m])
+    pos = pos[~pos.index.duplicated(keep="first")]
+    unknown = ~matched["patient_id"].isin(pos.index)
+    if unknown.any():
+        bad = matched.loc[unknown]
+        for role in ("treated", "control"):
+            ids_bad = pd.unique(bad.loc[bad["role"] == role, "patient_id"])
+            if len(ids_bad):
+                raise InputError(
+                    f"the matched table names {len(ids_bad)} {role} id(s) not in data[{id_column!r}]: {ids_preview(ids_bad)}"
+                )
+    m_pos = pos.reindex(matched["patient_id"].to_numpy()).to_numpy(dtype=np.int64)
     w_after = np.zeros(len(data))
-    for role in ("treated", "control"):
-        if role not in w_by.index.get_level_values(0):
-            continue
-        part = w_by.loc[role]
-        missing = [i for i in part.index if i not in pos.index]
-        if missing:
-            raise InputError(
-                f"the matched table names {len(missing)} {role} id(s) not in data[{id_column!r}]: {ids_preview(missing)}"
-            )
-        w_after[pos.loc[part.index].to_numpy()] += part.to_numpy()
+    np.add.at(w_after, m_pos, w_col.astype(float).to_numpy())
     t1, t0 = t == 1, t == 0
+    pairs = None
+    if "set_id" in matched.columns and len(matched):
+        is_t = (matched["role"] == "treated").to_numpy()
+        sid = matched["set_id"].to_numpy()
+        t_of_set = pd.Series(m_pos[is_t], index=sid[is_t])
+        ctrl = ~is_t
+        pairs = (t_of_set.reindex(sid[ctrl]).to_numpy(), m_pos[ctrl])
 
+    i1, i0 = np.flatnonzero(t1), np.flatnonzero(t0)
+    wpos = np.flatnonzero(w_after > 0)  # after matching only weighted patients count
+    a1, a0 = wpos[t1[wpos]], wpos[t0[wpos]]
+    wa1, wa0 = w_after[a1], w_after[a0]
     rows = []
     for c in covariates:
         col = data[c]
@@ -189,15 +290,17 @@ def balance_table(
         if c in binary and not is01:
             raise InputError(f"covariate {c!r} is listed as binary but holds values other than 0 and 1")
         is_bin = is01 or c in binary
-        ones = np.ones(len(x))
-        mean_t = _wmean(x[t1], ones[t1])
-        mean_pool = _wmean(x[t0], ones[t0])
-        mean_tm = _wmean(x[t1], w_after[t1])
-        mean_m = _wmean(x[t0], w_after[t0])
+        x1, x0 = x[i1], x[i0]
+        mean_t = float(x1.mean()) if len(x1) else float("nan")
+        mean_pool = float(x0.mean()) if len(x0) else float("nan")
+        mean_tm = _wmean(x[a1], wa1)
+        mean_m = _wmean(x[a0], wa0)
         if is_bin:
-            sd = float(np.sqrt(mean_t * (1 - mean_t)))
+            v1, v0 = mean_t * (1 - mean_t), mean_pool * (1 - mean_pool)
         else:
-            sd = float(np.std(x[t1], ddof=1)) if t1.sum() > 1 else float("nan")
+            v1 = float(np.var(x1, ddof=1)) if len(x1) > 1 else float("nan")
+            v0 = float(np.var(x0, ddof=1)) if len(x0) > 1 else float("nan")
+        sd = float(np.sqrt(v1)) if smd_denominator == "treated" else float(np.sqrt((v1 + v0) / 2))
         if not np.isfinite(sd) or sd < _EPS:
             sd = _pooled_sd(x, t, is_bin)
 
@@ -212,9 +315,18 @@ def balance_table(
 
         if is_bin:
             vr_before = vr_after = float("nan")
+            e_before = (abs(mean_t - mean_pool),) * 2
+            e_after = (abs(mean_tm - mean_m),) * 2
         else:
-            vr_before = _ratio(_wvar(x[t1], ones[t1]), _wvar(x[t0], ones[t0]))
-            vr_after = _ratio(_wvar(x[t1], w_after[t1]), _wvar(x[t0], w_after[t0]))
+            vr_before = _ratio(v1, v0)
+            vr_after = _ratio(_wvar(x[a1], wa1), _wvar(x[a0], wa0))
+            e_before, e_after = _ecdf_before_after(x, x1, x[a1], wa1, x[a0], wa0)
+        pair_dist = float("nan")
+        if pairs is not None and len(pairs[1]):
+            mp = float(np.mean(np.abs(x[pairs[0]] - x[pairs[1]])))
+            # MatchIt standardises the pair distance only when it standardised the mean difference
+            standardised = abs(mean_tm - mean_m) > _EPS and np.isfinite(sd) and sd > _EPS
+            pair_dist = mp / sd if standardised and abs(mp) > 1e-8 else mp
         rows.append(
             {
                 "covariate": c,
@@ -228,10 +340,15 @@ def balance_table(
                 "smd_after": smd(mean_tm - mean_m),
                 "var_ratio_before": vr_before,
                 "var_ratio_after": vr_after,
+                "ecdf_mean_before": e_before[0],
+                "ecdf_max_before": e_before[1],
+                "ecdf_mean_after": e_after[0],
+                "ecdf_max_after": e_after[1],
+                "std_pair_dist": pair_dist,
             }
         )
     table = pd.DataFrame(rows, columns=COLUMNS)
-    table.attrs["smd_denominator"] = SMD_DENOMINATOR
+    table.attrs["smd_denominator"] = SMD_DENOMINATORS[smd_denominator]
     return table
 
 

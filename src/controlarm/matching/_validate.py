@@ -74,6 +74,8 @@ def check_input(
     covariates: Sequence[str],
     exact: Sequence[str],
     id_column: str,
+    caliper_columns: Sequence[str] = (),
+    allow_no_covariates: bool = False,
 ) -> CheckedInput:
     """Validate the matching frame and return aligned arrays.
 
@@ -88,11 +90,12 @@ def check_input(
         raise InputError(f"data must be a pandas DataFrame with one row per patient; got {type(data).__name__}")
     covariates = _names("covariates", covariates)
     exact = _names("exact", exact)
-    if not covariates:
+    if not covariates and not allow_no_covariates:
         raise InputError("matching.covariates must name at least one covariate; got an empty list")
     if not isinstance(treatment, str) or not isinstance(id_column, str):
         raise InputError("treatment and id_column must be column names (strings)")
-    needed = [id_column, treatment, *covariates, *exact]
+    caliper_columns = [c for c in caliper_columns if c not in covariates]
+    needed = [id_column, treatment, *covariates, *exact, *caliper_columns]
     absent = [c for c in dict.fromkeys(needed) if c not in data.columns]
     if absent:
         raise InputError(f"data has no column(s) {absent}; columns present: {list(data.columns)}")
@@ -107,7 +110,7 @@ def check_input(
     ids = data[id_column]
     if ids.isna().any():
         raise InputError(f"id column {id_column!r} has {int(ids.isna().sum())} missing value(s); every row needs an id")
-    dup = ids[ids.duplicated(keep=False)]
+    dup = ids[ids.duplicated(keep=False)] if not ids.is_unique else ids.iloc[:0]
     if len(dup):
         raise InputError(
             f"id column {id_column!r} must be unique (one row per patient); "
@@ -135,7 +138,7 @@ def check_input(
             f"in column {treatment!r}"
         )
 
-    for c in covariates:
+    for c in [*covariates, *caliper_columns]:
         if not (pd.api.types.is_numeric_dtype(data[c]) or pd.api.types.is_bool_dtype(data[c])):
             raise InputError(
                 f"covariate {c!r} must be numeric (encode categories as 0/1 dummy columns); got dtype {data[c].dtype}"
@@ -143,7 +146,9 @@ def check_input(
         _no_missing(data, c, ids, "covariate")
     for c in exact:
         _no_missing(data, c, ids, "exact")
-    X = data[covariates].to_numpy(dtype=float, copy=True)
+    X = np.empty((len(data), len(covariates)), order="F")  # column-major: each covariate contiguous
+    for j, c in enumerate(covariates):
+        X[:, j] = data[c].to_numpy(dtype=float)
     if not np.isfinite(X).all():
         bad_col = covariates[int(np.where(~np.isfinite(X).all(axis=0))[0][0])]
         raise InputError(f"covariate {bad_col!r} has infinite values; covariates must be finite numbers")

@@ -4,19 +4,32 @@ Definitions (identical for both arms; day d = the 24-hour window [index + (d-1)�
 
 - **Alive at day N**: no death at or before index + N days. Deaths come from
   ``patient.death_dttm``; a patient without a death is known alive up to ``data.cutoff`` (or, with
-  no cutoff, up to hospital discharge). Alive-at-N is missing when follow-up ends before day N.
+  no cutoff, up to their last hospital discharge). Alive-at-N is missing when follow-up ends
+  before day N.
 - **Time to death**: days from index to death, censored at the last time known alive or at the
   largest survival horizon, whichever comes first.
-- **Need for IMV**: IMV or ECMO at any time after index up to the largest survival horizon, among
-  patients on neither at the index (missing otherwise).
-- **Free days to day H** (IMV, HFNO, oxygen, ICU): the number of days d = 1..H on which the
-  patient was never on the support (IMV: IMV or ECMO; HFNO: High Flow NC; oxygen: any device other
-  than Room Air, or ECMO; ICU: an adt location of category icu), if alive at day H; a patient who
-  dies by day H gets ``free_days_death_value`` (0 by default, -1 as an option). A device record
-  holds until the next record, at most ``max_gap_hours`` and never past discharge; days after
-  discharge alive count as free. Ventilator-free days follow Yehya et al. and Schoenfeld et al.
+- **Need for IMV or ECMO**: IMV or ECMO at any time after index up to the largest survival horizon,
+  among patients on neither at the index (missing otherwise).
+- **Free days to day H** (IMV, HFNO, oxygen, ICU, hospital): the number of days d = 1..H on which
+  the patient was never on the support (IMV: IMV or ECMO; HFNO: High Flow NC; oxygen: any device
+  other than Room Air, or ECMO; ICU: an adt location of category icu; hospital: inside any
+  hospitalization, readmissions included), if not dead by day H; a patient who dies by day H gets
+  ``free_days_death_value`` (0 by default, -1 as an option, which ranks death below any survivor,
+  as Yehya et al. discuss). A device record holds until the next record, at most ``max_gap_hours``
+  and never past discharge; days after discharge alive count as free. Two components are kept
+  beside each free-days column, as Yehya et al. recommend reporting: ``<col>_alive`` (1 unless a
+  death is recorded by day H) and ``<col>_days`` (days d = 1..H alive at the end of the day and
+  free of the support, whatever happens later: equal to the endpoint for survivors).
+  Ventilator-free days follow Schoenfeld et al. and Yehya et al.
+- **WHO Clinical Progression Scale at day N** (``who_d{N}``): the worst score during day N (10 if
+  dead by the end of day N; missing when the vital status at day N is unknown); the mapping from
+  CLIF is in ``outcomes._status`` (Marshall et al. 2020).
 - **Lab at day N**: the harmonised value whose collection time is nearest to index + N days,
-  within ± window; ties by earlier time, then by larger value (a total order).
+  within ± window; ties by earlier time, then by larger value (a total order). Values whose unit
+  cannot be harmonised are not candidates. Labs of every hospitalization of the patient count.
+
+Every derivation is one SQL query over per-patient day bitmasks (``outcomes._status``); nothing
+row-level runs in Python.
 
 Why our own code: no package computes free-days endpoints or windowed labs relative to an index
 date from CLIF tables; these definitions are a reason controlarm exists.
@@ -28,6 +41,9 @@ critical care research. Am J Respir Crit Care Med 2019;200:828-836. doi:10.1164/
 Schoenfeld DA, Bernard GR; ARDS Network. Statistical evaluation of ventilator-free days as an
 efficacy measure in clinical trials of treatments for acute respiratory distress syndrome.
 Crit Care Med 2002;30:1772-1777. doi:10.1097/00003246-200208000-00016
+WHO Working Group on the Clinical Characterisation and Management of COVID-19 infection. A minimal
+common outcome measure set for COVID-19 clinical research. Lancet Infect Dis 2020;20:e192-e197.
+doi:10.1016/S1473-3099(20)30483-7
 """
 
 from __future__ import annotations
@@ -36,29 +52,46 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from ..cohort._intervals import device_intervals_sql, ecmo_intervals_sql, sql_str
+from ..cohort._intervals import sql_str
 from ._endpoints import Endpoint
+from ._status import (
+    DAY_US,
+    WHO_MASKS,
+    WORD_DAYS,
+    alive_sql,
+    base_ctes,
+    epoch_us,
+    mask_col,
+    plan_from_study,
+    register_index,
+    who_sql,
+)
 
 if TYPE_CHECKING:
     from ..sources import Sources
     from ..spec import Study
 
-__all__ = ["derive_endpoints", "endpoint_definitions"]
+__all__ = ["derive_endpoints", "endpoint_definitions", "endpoints_sql"]
 
 _FREE_DAYS = {
-    "imv": ("IMV", "IMV (or ECMO)", "device_category = 'IMV' OR kind = 'ecmo'"),
-    "hfno": ("HFNO", "high-flow nasal oxygen", "device_category = 'High Flow NC'"),
-    "oxygen": ("oxygen", "any oxygen support (any device other than Room Air, or ECMO)",
-               "device_category <> 'Room Air' OR kind = 'ecmo'"),
-    "icu": ("ICU", "an ICU location", "kind = 'icu'"),
+    "imv": ("IMV", "IMV (or ECMO)"),
+    "hfno": ("HFNO", "high-flow nasal oxygen"),
+    "oxygen": ("oxygen", "any oxygen support (any device other than Room Air, or ECMO)"),
+    "icu": ("ICU", "an ICU location"),
+    "hospital": ("Hospital", "a hospital stay (any hospitalization)"),
 }
+
+
+def _horizon_max(study: "Study") -> int:
+    o = study.outcomes
+    return max(o.survival_days) if o.survival_days else o.free_days_horizon
 
 
 def endpoint_definitions(study: "Study") -> tuple[Endpoint, ...]:
     """The endpoints a study asks for, in report order."""
     o = study.outcomes
     defs: list[Endpoint] = []
-    horizon_max = max(o.survival_days) if o.survival_days else o.free_days_horizon
+    horizon_max = _horizon_max(study)
     for n in o.survival_days:
         defs.append(Endpoint(
             name=f"alive_d{n}", label=f"Alive at day {n}", kind="binary", column=f"alive_d{n}",
@@ -80,12 +113,22 @@ def endpoint_definitions(study: "Study") -> tuple[Endpoint, ...]:
         ))
     h = o.free_days_horizon
     for key in o.free_days:
-        short, words, _ = _FREE_DAYS[key]
+        short, words = _FREE_DAYS[key]
         defs.append(Endpoint(
             name=f"{key}_free_days_{h}", label=f"{short}-free days to day {h}", kind="count",
             column=f"{key}_free_days_{h}",
             definition=(f"Days 1..{h} (24-hour windows from index) without {words}, if alive at day {h}; "
                         f"{o.free_days_death_value} if dead by day {h}."),
+        ))
+    for n in o.who_scale_days:
+        defs.append(Endpoint(
+            name=f"who_d{n}", label=f"WHO clinical progression scale at day {n}", kind="count",
+            column=f"who_d{n}",
+            definition=(f"Worst WHO Clinical Progression Scale score (Marshall et al. 2020) during day {n} "
+                        "(24-hour window from index): 10 dead; 9 ECMO; 7 IMV (7-8 not separable); 6 HFNO, "
+                        "NIPPV or CPAP; 5 other oxygen; 4 in hospital without oxygen; 3 alive out of "
+                        "hospital (0-3 not separable). Missing when the vital status is unknown."),
+            higher_is_better=False,
         ))
     for lab in o.labs:
         defs.append(Endpoint(
@@ -98,160 +141,113 @@ def endpoint_definitions(study: "Study") -> tuple[Endpoint, ...]:
     return tuple(defs)
 
 
-def derive_endpoints(sources: "Sources", index: pd.DataFrame, study: "Study") -> pd.DataFrame:
+def derive_endpoints(sources: "Sources", index: "pd.DataFrame | str", study: "Study") -> pd.DataFrame:
     """Endpoints for the patients in ``index``.
 
     Parameters
     ----------
     sources : Sources
-    index : DataFrame
-        ``patient_id, hospitalization_id, index_time`` (UTC); one row per patient.
+    index : DataFrame or str
+        ``patient_id, hospitalization_id, index_time`` (UTC); one row per patient (or per patient
+        and landmark), or the name of such a relation already in the engine.
     study : Study
 
     Returns
     -------
     DataFrame
-        ``patient_id`` plus one column per endpoint column of :func:`endpoint_definitions`, in the
-        row order of ``index``.
+        ``patient_id`` plus one float column per endpoint column of :func:`endpoint_definitions`,
+        then the components of each free-days endpoint (``<col>_alive``, ``<col>_days``); rows in
+        the order of ``index`` (for a relation name: by patient_id, index_time).
     """
-    con = sources.con
-    con.register("_index_df", index[["patient_id", "hospitalization_id", "index_time"]])
-    try:
-        con.execute("CREATE OR REPLACE TEMP TABLE _outcome_index AS SELECT * FROM _index_df")
-    finally:
-        con.unregister("_index_df")
-    o = study.outcomes
-    out = index[["patient_id"]].copy().reset_index(drop=True)
-    horizon_max = max(o.survival_days) if o.survival_days else o.free_days_horizon
+    register_index(sources, index, "_outcome_index")
+    out = sources.con.execute(endpoints_sql(study, "_outcome_index")).df()
+    out = out.drop(columns="_ord")
+    for col in out.columns[1:]:
+        out[col] = out[col].astype(float)
+    return out.reset_index(drop=True)
 
-    vital = con.execute(_vital_sql(study, horizon_max)).df().set_index("patient_id")
+
+def _free_days_sql(key: str, h: int, death_value: int, words: int) -> tuple[str, str, str]:
+    """(endpoint, alive component, days component) SQL of one free-days endpoint."""
+    at = h * DAY_US
+    # days alive through the end of the day: day d (1-based) counts when death > d days
+    n_alive = (f"CASE WHEN vs.death IS NULL THEN {h} "
+               f"ELSE least({h}, greatest(0, CAST(floor((vs.death - 1) / {DAY_US}.0) AS BIGINT))) END")
+    terms = []
+    for w in range(words):
+        n_w = f"least({WORD_DAYS}, greatest(0, ({n_alive}) - {w * WORD_DAYS}))"
+        alive_mask = f"((CAST(1 AS BIGINT) << {n_w}) - 1)"
+        busy = f"coalesce(ag.{mask_col(key, w)}, 0)"
+        terms.append(f"bit_count((~{busy}) & {alive_mask})")
+    days = " + ".join(terms)
+    dead = f"vs.death <= {at}"
+    endpoint = f"CASE WHEN NOT vs.has_p THEN NULL WHEN {dead} THEN {death_value} ELSE {days} END"
+    alive = f"CASE WHEN NOT vs.has_p THEN NULL WHEN {dead} THEN 0 ELSE 1 END"
+    days_col = f"CASE WHEN NOT vs.has_p THEN NULL ELSE {days} END"
+    return endpoint, alive, days_col
+
+
+def endpoints_sql(study: "Study", index_rel: str, dialect: str = "duckdb") -> str:
+    """The single engine query behind :func:`derive_endpoints` (columns ``_ord, patient_id, ...``)."""
+    o = study.outcomes
+    horizon_max = _horizon_max(study)
+    masks: list[str] = list(o.free_days)
+    mask_days = o.free_days_horizon if o.free_days else 0
+    if o.who_scale_days:
+        masks += list(WHO_MASKS)
+        mask_days = max(mask_days, max(o.who_scale_days))
+    plan = plan_from_study(study, mask_days=mask_days, masks=tuple(masks),
+                           need_days=horizon_max if o.need_imv else None)
+    ctes = base_ctes(plan, index_rel, dialect)
+    cols: dict[str, str] = {}
     for n in o.survival_days:
-        out[f"alive_d{n}"] = out["patient_id"].map(vital[f"alive_d{n}"]).astype(float)
+        cols[f"alive_d{n}"] = alive_sql(n)
     if o.survival_days:
-        out["death_time_days"] = out["patient_id"].map(vital["death_time_days"]).astype(float)
-        out["death_event"] = out["patient_id"].map(vital["death_event"]).astype(float)
+        end = horizon_max * DAY_US
+        cols["death_time_days"] = (f"CASE WHEN vs.has_p THEN least(coalesce(vs.death, vs.known), {end}) "
+                                   f"/ {DAY_US}.0 END")
+        cols["death_event"] = f"CASE WHEN NOT vs.has_p THEN NULL WHEN vs.death <= {end} THEN 1 ELSE 0 END"
     if o.need_imv:
-        need = con.execute(_need_imv_sql(study, horizon_max)).df().set_index("patient_id")
-        out["need_imv"] = out["patient_id"].map(need["need_imv"]).astype(float)
-    if o.free_days:
-        free = con.execute(_free_days_sql(study)).df().set_index("patient_id")
-        for key in o.free_days:
-            col = f"{key}_free_days_{o.free_days_horizon}"
-            out[col] = out["patient_id"].map(free[col]).astype(float)
-    for lab in o.labs:
-        labs = con.execute(_lab_sql(lab.category, lab.day, lab.window_days)).df()
-        col = f"{lab.category}_d{lab.day}"
-        out[col] = out["patient_id"].map(dict(zip(labs["patient_id"], labs["value"]))).astype(float)
-    return out
-
-
-def _days_us(days: float) -> str:
-    return f"to_microseconds({int(round(days * 86400e6))})"
-
-
-def _last_known_alive(study: "Study") -> str:
-    if study.data.cutoff is not None:
-        return f"TIMESTAMPTZ '{study.data.cutoff.isoformat()} 00:00:00+00'"
-    return "h.discharge_dttm"
-
-
-def _vital_sql(study: "Study", horizon: int) -> str:
-    cols = []
-    for n in study.outcomes.survival_days:
-        at = f"i.index_time + {_days_us(n)}"
-        cols.append(
-            f"CASE WHEN p.death_dttm IS NOT NULL AND p.death_dttm <= {at} THEN 0 "
-            f"WHEN coalesce(p.death_dttm, {_last_known_alive(study)}) >= {at} THEN 1 END AS alive_d{n}"
-        )
-    end = f"i.index_time + {_days_us(horizon)}"
-    known = f"coalesce(p.death_dttm, {_last_known_alive(study)})"
-    return f"""
-        SELECT i.patient_id, {', '.join(cols)},
-               CASE WHEN p.death_dttm IS NOT NULL AND p.death_dttm <= {end} THEN 1 ELSE 0 END AS death_event,
-               epoch(least({known}, {end}) - i.index_time) / 86400.0 AS death_time_days
-        FROM _outcome_index i
-        JOIN patient p USING (patient_id)
-        JOIN hospitalization h ON h.hospitalization_id = i.hospitalization_id
-    """
-
-
-def _support_sql(study: "Study") -> str:
-    """Every support interval (device, ECMO, ICU stay) tagged by kind."""
-    gap = study.outcomes.max_gap_hours
-    return f"""
-        SELECT hospitalization_id, 'device' AS kind, device_category, start_dttm, end_dttm
-            FROM ({device_intervals_sql(gap)})
-        UNION ALL
-        SELECT hospitalization_id, 'ecmo' AS kind, device_category, start_dttm, end_dttm
-            FROM ({ecmo_intervals_sql(gap)})
-        UNION ALL
-        SELECT hospitalization_id, 'icu' AS kind, NULL AS device_category, in_dttm, out_dttm
-            FROM adt WHERE location_category = 'icu'
-    """
-
-
-def _need_imv_sql(study: "Study", horizon: int) -> str:
-    end = f"i.index_time + {_days_us(horizon)}"
-    return f"""
-        WITH s AS ({_support_sql(study)}),
-        invasive AS (SELECT * FROM s WHERE (kind = 'device' AND device_category = 'IMV') OR kind = 'ecmo')
-        SELECT i.patient_id,
-               CASE WHEN bool_or(v.start_dttm <= i.index_time AND i.index_time < v.end_dttm) THEN NULL
-                    WHEN bool_or(v.end_dttm > i.index_time AND v.start_dttm < {end}) THEN 1
-                    ELSE 0 END AS need_imv
-        FROM _outcome_index i
-        LEFT JOIN invasive v ON v.hospitalization_id = i.hospitalization_id AND v.end_dttm > v.start_dttm
-        GROUP BY i.patient_id
-    """
-
-
-def _free_days_sql(study: "Study") -> str:
-    o = study.outcomes
+        cols["need_imv"] = ("CASE WHEN vs.t0 IS NULL OR coalesce(ag.inv_at_0, 0) = 1 THEN NULL "
+                            "WHEN coalesce(ag.inv_after, 0) = 1 THEN 1 ELSE 0 END")
     h = o.free_days_horizon
-    at_h = f"i.index_time + {_days_us(h)}"
-    # Day offsets touched by an interval [s, e): floor((s - index)/1 day) .. ceil((e - index)/1 day) - 1,
-    # clipped to 0..H-1. Days are counted with a distinct set per kind.
-    per_kind = ",\n".join(
-        f"count(DISTINCT d.day) FILTER (WHERE {cond}) AS busy_{key}"
-        for key, (_, _, cond) in _FREE_DAYS.items() if key in o.free_days
-    )
-    free_cols = ",\n".join(
-        f"CASE WHEN dead THEN {o.free_days_death_value} ELSE {h} - coalesce(b.busy_{key}, 0) END AS {key}_free_days_{h}"
-        for key in o.free_days
-    )
+    components: dict[str, str] = {}
+    for key in o.free_days:
+        endpoint, alive, days = _free_days_sql(key, h, o.free_days_death_value, plan.words)
+        cols[f"{key}_free_days_{h}"] = endpoint
+        components[f"{key}_free_days_{h}_alive"] = alive
+        components[f"{key}_free_days_{h}_days"] = days
+    for n in o.who_scale_days:
+        cols[f"who_d{n}"] = who_sql(n)
+    joins = ["LEFT JOIN ag ON ag._ord = vs._ord"] if (plan.masks or plan.need_days is not None) else []
+    if o.labs:
+        specs = ", ".join(
+            f"({i}, {sql_str(lab.category)}, {lab.day * DAY_US}, {int(round(lab.window_days * DAY_US))})"
+            for i, lab in enumerate(o.labs))
+        ctes.append(f"lspec AS (SELECT * FROM (VALUES {specs}) AS t(spec, category, target, win))")
+        ctes.append(f"""lc AS (
+            SELECT _ord, spec, value FROM (
+                SELECT _ord, spec, value,
+                       row_number() OVER (PARTITION BY _ord, spec ORDER BY abs(dt), dt, value DESC) AS rn
+                FROM (
+                    SELECT hs._ord, sp.spec, sp.win, l.value_harmonised AS value,
+                           {epoch_us('l.lab_collect_dttm', dialect)} - hs.t0 - sp.target AS dt
+                    FROM hs JOIN labs l ON l.hospitalization_id = hs.hospitalization_id
+                    JOIN lspec sp ON sp.category = l.lab_category
+                    WHERE l.value_harmonised IS NOT NULL
+                ) a WHERE abs(dt) <= win
+            ) b WHERE rn = 1)""")
+        pivots = ", ".join(f"max(CASE WHEN spec = {i} THEN value END) AS lab_{i}" for i in range(len(o.labs)))
+        ctes.append(f"lp AS (SELECT _ord, {pivots} FROM lc GROUP BY _ord)")
+        joins.append("LEFT JOIN lp ON lp._ord = vs._ord")
+        for i, lab in enumerate(o.labs):
+            cols[f"{lab.category}_d{lab.day}"] = f"lp.lab_{i}"
+    cols.update(components)
+    select = ",\n               ".join(f"{expr} AS {name}" for name, expr in cols.items())
+    select = (", " + select) if select else ""
     return f"""
-        WITH s AS ({_support_sql(study)}),
-        clipped AS (
-            SELECT i.patient_id, s.kind, s.device_category,
-                   greatest(0, CAST(floor(epoch(s.start_dttm - i.index_time) / 86400.0) AS BIGINT)) AS d0,
-                   least({h - 1}, CAST(ceil(epoch(s.end_dttm - i.index_time) / 86400.0) AS BIGINT) - 1) AS d1
-            FROM _outcome_index i
-            JOIN s ON s.hospitalization_id = i.hospitalization_id
-            WHERE s.end_dttm > s.start_dttm AND s.end_dttm > i.index_time AND s.start_dttm < {at_h}
-        ),
-        d AS (SELECT patient_id, kind, device_category, unnest(range(d0, d1 + 1)) AS day FROM clipped WHERE d1 >= d0),
-        b AS (SELECT patient_id, {per_kind} FROM d GROUP BY patient_id),
-        vs AS (
-            SELECT i.patient_id, (p.death_dttm IS NOT NULL AND p.death_dttm <= {at_h}) AS dead
-            FROM _outcome_index i JOIN patient p USING (patient_id)
-        )
-        SELECT vs.patient_id, {free_cols}
-        FROM vs LEFT JOIN b USING (patient_id)
-    """
-
-
-def _lab_sql(category: str, day: int, window_days: float) -> str:
-    target = f"i.index_time + {_days_us(day)}"
-    return f"""
-        SELECT patient_id, value FROM (
-            SELECT i.patient_id, l.value_harmonised AS value,
-                   row_number() OVER (
-                       PARTITION BY i.patient_id
-                       ORDER BY abs(epoch(l.lab_collect_dttm - ({target}))), l.lab_collect_dttm, l.value_harmonised DESC
-                   ) AS rn
-            FROM _outcome_index i
-            JOIN labs l ON l.hospitalization_id = i.hospitalization_id
-            WHERE l.lab_category = {sql_str(category)} AND l.value_harmonised IS NOT NULL
-              AND abs(epoch(l.lab_collect_dttm - ({target}))) <= {float(window_days) * 86400.0}
-        ) WHERE rn = 1
+        WITH {', '.join(ctes)}
+        SELECT vs._ord, vs.patient_id{select}
+        FROM vs {' '.join(joins)}
+        ORDER BY vs._ord
     """

@@ -128,12 +128,9 @@ def _adtte(run: "StudyRun") -> pd.DataFrame:
 
 
 def _lab_unit(run: "StudyRun", category: str) -> str:
-    try:
-        from ..sources._units import harmonised_unit
+    from ..sources._units import harmonised_unit
 
-        unit = harmonised_unit(category)
-    except Exception:  # pragma: no cover - the sources room is part of the package
-        unit = None
+    unit = harmonised_unit(category)
     if unit:
         return unit
     spec_outcomes = getattr(getattr(run.study, "outcomes", None), "labs", ()) or ()
@@ -173,24 +170,55 @@ def _adlb(run: "StudyRun") -> pd.DataFrame:
     })[cols]
 
 
+#: ADAE variable <- column of the safety room's per-event frame (those present are used).
+_AE_COLUMNS = (("AETERM", "term"), ("AEDECOD", "term_label"), ("AEBODSYS", "soc_label"), ("AETOXGR", "grade"),
+               ("AESER", "serious"), ("AEREL", "relatedness"), ("AEOUT", "outcome"), ("ASTDY", "day"),
+               ("TRTEMFL", "teae"), ("APERIOD", "period"), ("INFRELFL", "infusion_related"))
+
+
+def _yn(values: pd.Series) -> pd.Series:
+    return values.map(lambda v: "" if v is None or v is pd.NA or v != v else ("Y" if bool(v) else "N"))
+
+
 def _adae(run: "StudyRun") -> pd.DataFrame | None:
-    events = (run.trajectories or {}).get("events")
-    ae = events[events["kind"] == "adverse_event"] if events is not None and not events.empty else None
-    if run.safety is None and (ae is None or ae.empty):
-        return None
-    cols = ["STUDYID", "USUBJID", "ARM", "ARMCD", "SETID", "AETERM", "ASTDY"]
-    if ae is None or ae.empty:
-        return pd.DataFrame({c: pd.Series(dtype=float if c == "ASTDY" else object) for c in cols})
-    out = pd.DataFrame({
-        "STUDYID": _studyid(run),
-        "USUBJID": ae["patient_id"].astype(str).to_numpy(),
-        "ARM": ae["role"].astype(str).to_numpy(),
-        "ARMCD": ae["role"].map(_ARMCD).fillna("").to_numpy(),
-        "SETID": ae["set_id"].to_numpy(),
-        "AETERM": ae["label"].astype(str).to_numpy(),
-        "ASTDY": pd.to_numeric(ae["day"], errors="coerce").astype(float).to_numpy(),
-    })
-    return out.sort_values(["SETID", "USUBJID", "ASTDY", "AETERM"], kind="mergesort").reset_index(drop=True)[cols]
+    """One row per adverse event of a matched patient, in days from index; None without AE data.
+
+    From the safety room's per-event frame when it ran (term, MedDRA SOC, CTCAE grade,
+    seriousness, relatedness, outcome, treatment-emergent flag), else from the trajectories'
+    adverse-event rows (term and onset day only). Onset dates are not exported.
+    """
+    keys = _keys(run)
+    frame = getattr(run.safety, "adverse_events", None) if run.safety is not None else None
+    if isinstance(frame, pd.DataFrame) and "patient_id" in frame.columns:
+        ae = frame.assign(patient_id=frame["patient_id"].astype(str))
+        out = keys.merge(ae, left_on="USUBJID", right_on="patient_id", how="inner")
+        cols = {"STUDYID": out["STUDYID"], "USUBJID": out["USUBJID"], "ARM": out["ARM"], "ARMCD": out["ARMCD"],
+                "SETID": out["SETID"]}
+        for var, col in _AE_COLUMNS:
+            if col not in out.columns:
+                continue
+            if var in ("AESER", "TRTEMFL", "INFRELFL"):
+                cols[var] = _yn(out[col])
+            elif var in ("AETOXGR", "ASTDY"):
+                cols[var] = pd.to_numeric(out[col], errors="coerce").astype(float)
+            else:
+                cols[var] = out[col].map(lambda v: "" if v is None or v is pd.NA or v != v else str(v))
+        adae = pd.DataFrame(cols).reset_index(drop=True)
+    else:
+        events = (run.trajectories or {}).get("events")
+        ae = events[events["kind"] == "adverse_event"] if events is not None and not events.empty else None
+        if run.safety is None and (ae is None or ae.empty):
+            return None
+        if ae is None or ae.empty:
+            return pd.DataFrame({c: pd.Series(dtype=float if c == "ASTDY" else object)
+                                 for c in ["STUDYID", "USUBJID", "ARM", "ARMCD", "SETID", "AETERM", "ASTDY"]})
+        ae = ae.assign(patient_id=ae["patient_id"].astype(str))
+        out = keys.merge(ae[["patient_id", "label", "day"]], left_on="USUBJID", right_on="patient_id", how="inner")
+        adae = pd.DataFrame({k: out[k] for k in ("STUDYID", "USUBJID", "ARM", "ARMCD", "SETID")})
+        adae["AETERM"] = out["label"].astype(str)
+        adae["ASTDY"] = pd.to_numeric(out["day"], errors="coerce").astype(float)
+    sort = [c for c in ("SETID", "USUBJID", "ASTDY", "AETERM") if c in adae.columns]
+    return adae.sort_values(sort, kind="mergesort").reset_index(drop=True)
 
 
 def _trajectory(run: "StudyRun", key: str, columns: list[str]) -> pd.DataFrame:
@@ -252,11 +280,32 @@ def parquet_to_frame(data: bytes) -> pd.DataFrame:
     return pq.read_table(io.BytesIO(data)).to_pandas()
 
 
-def safety_tables(run: "StudyRun") -> dict[str, pd.DataFrame]:
-    """The safety room's tables (``run.safety.tables()``), or an empty dict."""
+_SAFETY_TITLES = {
+    "exposure": "Exposure", "adherence": "Schedule adherence", "deviations": "Schedule deviations",
+    "ae_overview": "Adverse events: overview",
+    "ae_by_soc_pt": "Treatment-emergent adverse events by system organ class and preferred term",
+    "ae_by_grade": "Treatment-emergent adverse events by worst CTCAE grade",
+    "ae_by_seriousness": "Treatment-emergent adverse events by seriousness",
+    "ae_by_relatedness": "Treatment-emergent adverse events by relatedness",
+    "infusion_related": "Infusion-related adverse events", "deaths": "Deaths",
+    "context": "Context: events among matched controls",
+}
+
+
+def safety_tables(run: "StudyRun", listings: bool = False) -> dict[str, pd.DataFrame]:
+    """The safety room's tables (``run.safety.tables(listings)``) by title, or an empty dict."""
     if run.safety is None or not hasattr(run.safety, "tables"):
         return {}
-    return {str(k): _flat(v) for k, v in run.safety.tables().items() if isinstance(v, pd.DataFrame)}
+    try:
+        tables = run.safety.tables(listings)
+    except TypeError:  # a safety object whose tables() takes no argument
+        tables = run.safety.tables()
+    out = {}
+    for key, frame in tables.items():
+        if isinstance(frame, pd.DataFrame):
+            title = _SAFETY_TITLES.get(str(key), str(key).replace("_", " ").capitalize())
+            out[title] = _flat(frame)
+    return out
 
 
 def _flat(frame: pd.DataFrame) -> pd.DataFrame:

@@ -30,9 +30,11 @@ from ._results import SCHEMA_VERSION, dumps_json, report_options, results_dict
 if TYPE_CHECKING:
     from .._run import StudyRun
 
-__all__ = ["ReportBundle", "SAFETY_HTML", "load_bundle", "read_saved_inputs", "saved_inputs"]
+__all__ = ["OWNED_ANALYSIS", "ReportBundle", "SAFETY_HTML", "load_bundle", "read_saved_inputs", "saved_inputs"]
 
 SAFETY_HTML = "analysis/safety.html"
+#: Files of ``analysis/`` this room owns (written by a run, read by a rebuild, pruned when stale).
+OWNED_ANALYSIS = re.compile(r"^(?:ad[a-z]+|trajectories_[a-z]+|safety_table_\d+)\.parquet$|^safety\.html$")
 _UNSAFE = re.compile(
     r"<\s*(?:script|iframe|frame|object|embed|link|meta|base|form|style)\b"  # active or loading elements
     r"|<[^>]*\son[a-z]+\s*="  # event handlers
@@ -101,7 +103,7 @@ def saved_inputs(run: "StudyRun") -> dict[str, bytes]:
     if fragment is not None:
         files[SAFETY_HTML] = fragment.encode("utf-8")
         listed["safety_html"] = SAFETY_HTML
-        for i, (title, table) in enumerate(safety_tables(run).items(), start=1):
+        for i, (title, table) in enumerate(safety_tables(run, listings).items(), start=1):
             path = f"analysis/safety_table_{i:02d}.parquet"
             files[path] = frame_to_parquet(table)
             listed["safety_tables"].append({"title": title, "file": path})
@@ -181,6 +183,6 @@ def read_saved_inputs(results_dir: str | Path) -> dict[str, bytes]:
     analysis = root / "analysis"
     if analysis.is_dir():
         for path in sorted(analysis.iterdir()):
-            if path.is_file():
+            if path.is_file() and OWNED_ANALYSIS.match(path.name):
                 files[f"analysis/{path.name}"] = path.read_bytes()
     return files

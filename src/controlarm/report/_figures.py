@@ -1,4 +1,7 @@
-"""Report room: the report's figures (patient flow, Love plot, Kaplan–Meier curves) as SVG text.
+"""Report room: the design figures (patient flow, Love plot, Kaplan–Meier curves) as SVG text, and
+the pinned style every figure of the report shares (:func:`report_style`, :func:`figure_to_svg`);
+the forest plot and matched-set structure live in :mod:`._figures_effects`, the lab trajectories
+and swimmer plot in :mod:`._figures_patients`.
 
 This module owns drawing. matplotlib and lifelines are imported inside the functions, so
 ``import controlarm`` never pays for them. Figures are built on ``matplotlib.figure.Figure`` with

@@ -8,6 +8,7 @@ pinned, deterministic style of :mod:`._figures`.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,6 +18,7 @@ __all__ = ["forest_svg", "sets_svg"]
 
 _ROW_H = 0.3  # inches per forest row
 _HEAD_H = 0.62  # inches per panel title and axis
+_LOG_TICKS = (0.001, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 1000.0)
 
 
 def _finite(x: Any) -> bool:
@@ -30,6 +32,8 @@ def _limits(panel: Mapping[str, Any]) -> tuple[float, float]:
     log, ref = bool(panel.get("log")), float(panel.get("ref", 1.0 if panel.get("log") else 0.0))
     vals = [float(v) for r in panel["rows"] for v in (r.get("value"), r.get("low"), r.get("high"))
             if _finite(v) and (not log or float(v) > 0)]
+    if log and not vals:
+        return 0.1, 10.0
     vals.append(ref)
     lo, hi = min(vals), max(vals)
     if log:
@@ -71,12 +75,16 @@ def forest_svg(panels: Sequence[Mapping[str, Any]]) -> str:
             ax_h = (_ROW_H * len(rows)) / total
             bottom = top - (0.3 / total) - ax_h
             ax = fig.add_axes((0.3, bottom, 0.45, ax_h))
+            ax.tick_params(axis="y", labelsize=7.5)
             top -= h / total
             log = bool(panel.get("log"))
             ref = float(panel.get("ref", 1.0 if log else 0.0))
             lo, hi = _limits(panel)
             if log:
                 ax.set_xscale("log")
+                ticks = [t for t in _LOG_TICKS if lo <= t <= hi]
+                ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+                ax.set_xticks([], minor=True)
             ax.set_xlim(lo, hi)
             ax.set_ylim(len(rows) - 0.5, -0.5)
             ax.axvline(ref, color="#777777", linestyle="--", linewidth=0.9, zorder=1)
@@ -97,7 +105,7 @@ def forest_svg(panels: Sequence[Mapping[str, Any]]) -> str:
                         ax.annotate("", xy=(edge, i), xytext=(float(value), i),
                                     arrowprops={"arrowstyle": "->", "color": TREATED_COLOUR, "linewidth": 1.2})
                 ax.plot([float(value)], [i], marker="s", markersize=6, color=TREATED_COLOUR, zorder=3)
-            ax.set_yticks(range(len(rows)), [str(r["label"]) for r in rows])
+            ax.set_yticks(range(len(rows)), ["\n".join(textwrap.wrap(str(r["label"]), 34)[:2]) for r in rows])
             ax.tick_params(axis="y", length=0)
             for i, r in enumerate(rows):
                 ax.text(1.03, i, str(r.get("text", "")), transform=ax.get_yaxis_transform(), ha="left",
@@ -139,7 +147,7 @@ def sets_svg(sets: Sequence[Mapping[str, Any]], distance: str = "") -> str:
             ax.scatter([0], [i], s=34, marker="s", color=TREATED_COLOUR, zorder=4,
                        label="Treated" if i == 0 else None)
         ax.set_yticks(range(len(sets)), [f"Set {s['set_id']} (1:{s['n_controls']})" for s in sets])
-        ax.set_ylim(len(sets) - 0.5, -0.5)
+        ax.set_ylim(max(len(sets), 1) - 0.5, -0.5)
         ax.set_xlim(-0.04 * xmax, xmax * 1.08)
         ax.set_xlabel(f"Distance to the set's treated patient{f' ({distance})' if distance else ''}")
         ax.tick_params(axis="y", length=0)

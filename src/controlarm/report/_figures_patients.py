@@ -129,8 +129,9 @@ def swimmer_svg(adsl: pd.DataFrame, support: pd.DataFrame, events: pd.DataFrame,
                        label=None if label in used else label)
             used.add(label)
             if row.kind == "adverse_event":
-                ax.text(row.day, row.patient - 0.27, str(row.number), ha="center", va="bottom", fontsize=7,
-                        color="#d62728", zorder=6)
+                ax.text(row.day + 0.35, row.patient, str(row.number), ha="left", va="center", fontsize=7,
+                        color="#d62728", fontweight="bold", zorder=6,
+                        bbox={"boxstyle": "round,pad=0.12", "facecolor": "white", "edgecolor": "none", "alpha": 0.85})
         _support_legend(ax, sup)
         ax.set_yticks(range(1, len(numbers) + 1), [f"Patient {p}" for p in range(1, len(numbers) + 1)])
         ax.set_ylim(len(numbers) + 0.7, 0.3)
@@ -252,7 +253,12 @@ def labs_svg(adlb: pd.DataFrame, min_patients: int = 3) -> str:
                         label=f"{label}: median (IQR)")
             positive = s[["q1", "median", "q3"]].to_numpy(dtype=float)
             if positive.size and (positive > 0).all() and positive.max() / positive.min() > 20:
+                from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
                 ax.set_yscale("log")
+                ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+                ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+                ax.yaxis.set_minor_formatter(NullFormatter())
             ax.set_title(str(s["PARAM"].iloc[0]) if not s.empty else str(code), loc="left")
             ax.set_xlabel("Days from index")
             ax.set_xlim(-1.5, last + 0.5)

@@ -132,7 +132,7 @@ def fmt_conventions(conventions: Mapping[str, Any]) -> str:
 
 
 def fmt_value(value: Any) -> str:
-    """Any JSON value for a table cell: floats at three significant digits, ints as they are.
+    """Any JSON value for a table cell: floats at three significant digits (up to six decimals).
 
     >>> fmt_value(0.04123), fmt_value(3), fmt_value(None), fmt_value(True), fmt_value([1, 2.5])
     ('0.0412', '3', 'NA', 'yes', '1, 2.50')
@@ -144,7 +144,11 @@ def fmt_value(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return fmt_num(value)
+        if not _finite(value):
+            return "NA"
+        if 0 < abs(value) < 1e-4:
+            return format(value, ".2e")
+        return fmt_num(value, _decimals_for(value, sig=3, max_decimals=6))
     if isinstance(value, Mapping):
         return _fmt_convention(value)
     if isinstance(value, (list, tuple)):

@@ -22,8 +22,8 @@ def esc(value: Any) -> str:
 
 
 def cell(value: Any) -> str:
-    """Escape, keeping line breaks of multi-entry cells."""
-    return esc(value).replace("\n", "<br>")
+    """Escape, keeping line breaks of multi-entry cells; long identifiers may break after ``_``."""
+    return esc(value).replace("\n", "<br>").replace("_", "_<wbr>")
 
 
 def table(df: pd.DataFrame, columns: Sequence[tuple[str, str]], *, numeric: Iterable[str] = (),

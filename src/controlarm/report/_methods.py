@@ -40,6 +40,16 @@ def _date(value: Any) -> str:
     return f"{d.day} {d.strftime('%B')} {d.year}"
 
 
+_GENERIC = {"exact", "permutation", "log-rank", "hazard", "conditional", "signed-rank", "stratified", "aligned-rank",
+            "risk", "odds", "unstratified", "two-sided", "one-sided", "test", "estimate"}
+
+
+def _lower(method: str) -> str:
+    """A method name inside a sentence: generic first words lower-cased, names (Mantel, Cox) kept."""
+    first, _, rest = method.partition(" ")
+    return (first.lower() if first.lower() in _GENERIC else first) + (f" {rest}" if rest else "")
+
+
 def _num(x: Any) -> str:
     return f"{x:g}" if isinstance(x, float) else str(x)
 
@@ -180,13 +190,13 @@ def _statistics(r: Mapping[str, Any], spec: Mapping[str, Any]) -> str:
     parts = ["The primary analysis respected the matched sets."]
     for kind in ("binary", "time_to_event", "continuous", "count"):
         if by_kind.get(kind):
-            parts.append(f"For {_KIND_WORDS[kind]}: {_list([m[:1].lower() + m[1:] for m in by_kind[kind] if m])}.")
+            parts.append(f"For {_KIND_WORDS[kind]}: {_list([_lower(m) for m in by_kind[kind] if m])}.")
     if estimates:
-        parts.append(f"Effects were estimated by {_list([m[:1].lower() + m[1:] for m in estimates if m])}, "
+        parts.append(f"Effects were estimated by {_list([_lower(m) for m in estimates if m])}, "
                      "each with a 95% confidence interval.")
     if published:
         parts.append("For comparison with published reports, analyses that ignore the matched structure were also "
-                     f"computed ({_list([m[:1].lower() + m[1:] for m in published if m])}); they are labelled "
+                     f"computed ({_list([_lower(m) for m in published if m])}); they are labelled "
                      "published-style, carry a warning that explains their bias, and are not the primary analysis.")
     alpha = (spec.get("analysis") or {}).get("alpha")
     parts.append("Tests are two-sided" + (f" at α = {_num(alpha)}" if alpha is not None else "")

@@ -151,6 +151,21 @@ def _outcomes(run: "StudyRun") -> dict[str, Any]:
     return outcomes
 
 
+def _analysis(run: "StudyRun") -> dict[str, Any]:
+    """Study-level analysis facts: sets, ratio, outcome order, and whatever else ``Results`` reports
+    beside its outcomes (for example ``multiplicity`` and ``style_comparison``)."""
+    full = run.results.to_dict()
+    out = {k: v for k, v in full.items() if k != "outcomes"}
+    out.update(n_sets=run.results.n_sets, ratio=run.results.ratio,
+               outcome_order=[o.outcome for o in run.results.outcomes])
+    if isinstance(out.get("style_comparison"), list):
+        scrub = id_scrubber(run)
+        out["style_comparison"] = [
+            {k: (scrub(v) if k == "reason" and isinstance(v, str) else v) for k, v in row.items()}
+            if isinstance(row, Mapping) else row for row in out["style_comparison"]]
+    return jsonable(out)
+
+
 def _safety(run: "StudyRun", listings: bool) -> Any:
     if run.safety is None:
         return None
@@ -232,11 +247,7 @@ def results_dict(run: "StudyRun", files: Mapping[str, Any] | None = None) -> dic
             "balance": _records(run.balance),
             "sets": _sets(run.matched),
         },
-        "analysis": {
-            "n_sets": run.results.n_sets,
-            "ratio": run.results.ratio,
-            "outcome_order": [o.outcome for o in run.results.outcomes],
-        },
+        "analysis": _analysis(run),
         "outcomes": _outcomes(run),
         "endpoint_definitions": endpoint_defs,
         "safety": _safety(run, opts["listings"]),
@@ -250,7 +261,7 @@ def results_dict(run: "StudyRun", files: Mapping[str, Any] | None = None) -> dic
 
 
 def _make(cls: type, data: Mapping[str, Any], **override: Any) -> Any:
-    names = {f.name for f in dataclasses.fields(cls)}
+    names = {f.name for f in dataclasses.fields(cls)} - {"sensitivity"}  # panels stay dicts (rendered generically)
     kwargs = {k: v for k, v in data.items() if k in names}
     kwargs.update(override)
     return cls(**kwargs)

@@ -36,48 +36,85 @@ def _outcomes_section(b: "ReportBundle", res: "Results") -> str:
     framings = ot.attrs["framings"]
     head1 = '<th rowspan="2">Outcome</th><th rowspan="2">Treated</th><th rowspan="2">Control</th>'
     head2 = ""
+    has_est = {f: bool((ot[f + "_estimates"] != DASH).any()) or f == "matched" for f in framings}
     for f in framings:
-        head1 += f'<th colspan="2" class="group-{esc(f)}">{esc(_TITLES[f])}</th>'
-        head2 += f'<th class="group-{esc(f)}">Test: p-value</th><th class="group-{esc(f)}">Estimate (CI)</th>'
+        head1 += f'<th colspan="{2 if has_est[f] else 1}" class="group-{esc(f)}">{esc(_TITLES[f])}</th>'
+        head2 += f'<th class="group-{esc(f)}">Test: p-value</th>'
+        if has_est[f]:
+            head2 += f'<th class="group-{esc(f)}">Estimate (CI)</th>'
     notes: list[str] = []
     body = []
-    for row in ot.to_dict("records"):
-        marks = ""
-        for w in filter(None, row["warnings"].split("\n")):
-            if w not in notes:
-                notes.append(w)
-            k = notes.index(w) + 1
-            marks += f' <sup><a href="#warn-{k}" title="Published-style warning {k}">⚠{k}</a></sup>'
+    for i, row in enumerate(ot.to_dict("records")):
+        marks: dict[str, str] = {}
+        for f, warns in ot.attrs["warnings_by_framing"][i].items():
+            for w in warns:
+                if w not in notes:
+                    notes.append(w)
+                k = notes.index(w) + 1
+                marks[f] = marks.get(f, "") + f' <sup><a href="#warn-{k}" title="Warning {k}">⚠{k}</a></sup>'
         tds = (f'<td><strong>{esc(row["label"])}</strong><br><span class="kind">{esc(row["kind"].replace("_", " "))}'
                f"</span></td><td>{cell(row['treated'])}</td><td>{cell(row['control'])}</td>")
         for f in framings:
-            extra = marks if f == "published-style" else ""
-            tds += (f'<td class="group-{esc(f)}">{cell(row[f + "_tests"])}{extra}</td>'
-                    f'<td class="group-{esc(f)}">{cell(row[f + "_estimates"])}</td>')
+            tds += f'<td class="group-{esc(f)}">{cell(row[f + "_tests"])}{marks.get(f, "")}</td>'
+            if has_est[f]:
+                tds += f'<td class="group-{esc(f)}">{cell(row[f + "_estimates"])}</td>'
         body.append(f"<tr>{tds}</tr>")
     warn_html = ""
     if notes:
         items = "".join(f'<li id="warn-{i}">{esc(w)}</li>' for i, w in enumerate(notes, 1))
-        warn_html = ('<div class="warning" role="note"><strong>⚠ Published-style results ignore the matched '
-                     "structure.</strong> They reproduce what papers commonly report and are shown for "
-                     f"comparison only; they are not the primary analysis.<ol>{items}</ol></div>")
+        who = " and ".join(_TITLES[f].split(" analysis")[0].lower() for f in framings if f != "matched")
+        warn_html = (f'<div class="warning" role="note"><strong>⚠ {esc(who.capitalize())} results ignore the matched '
+                     "structure.</strong> They reproduce what papers commonly report, or ignore the sets altogether, "
+                     f"and are shown for comparison only; they are not the primary analysis.<ol>{items}</ol></div>")
     outcome_notes = [f"{o.label}: {n}" for o in res.outcomes for n in o.notes]
     notes_html = f"<h3>Notes</h3>{ul(outcome_notes)}" if outcome_notes else ""
     return (
         '<section id="outcomes"><h2>Outcomes</h2>'
         f'<p class="caption">{esc(res.n_sets)} matched sets ({esc(ratio_text(b))}). Binary: events/n (%); '
         "continuous and counts: median [Q1–Q3]. Tests and estimates are grouped by framing: the matched-set "
-        "analysis respects the matched structure and is primary.</p>"
-        f'<div class="scroll"><table class="outcomes"><thead><tr>{head1}</tr><tr>{head2}</tr></thead>'
+        "analysis respects the matched structure and is primary.</p>" + _multiplicity(b)
+        + f'<div class="scroll"><table class="outcomes"><thead><tr>{head1}</tr><tr>{head2}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table></div>"
         + warn_html + notes_html + "</section>"
     )
 
 
-def both_styles_rows(res: "Results") -> pd.DataFrame:
-    """Per outcome: matched-set p-values, published-style p-values, and why they differ."""
+def _multiplicity(b: "ReportBundle") -> str:
+    multiplicity = (b.results.get("analysis") or {}).get("multiplicity")
+    if not multiplicity:
+        return ""
+    text = fmt_conventions(multiplicity) if isinstance(multiplicity, Mapping) else fmt_value(multiplicity)
+    return f'<p class="caption">Multiplicity: {cell(text)}</p>'
+
+
+def both_styles_rows(results: Mapping[str, Any]) -> pd.DataFrame:
+    """Per outcome: matched-set p-value(s), published-style p-value(s), and why they differ.
+
+    Uses the analysis room's own pairing (``analysis.style_comparison`` in ``results.json``: the
+    primary test beside the published-style one, their ratio and the reason) when it is there;
+    otherwise lists every matched-set and published-style test of each outcome with the
+    published-style tests' warnings.
+
+    Returns
+    -------
+    DataFrame
+        ``outcome, matched, published, ratio, reason`` (strings; ``ratio`` is the published-style
+        p-value divided by the matched-set one, "—" when not given).
+    """
+    cols = ["outcome", "matched", "published", "ratio", "reason"]
+    paired = (results.get("analysis") or {}).get("style_comparison") or []
+    if paired:
+        rows = [{
+            "outcome": str(r.get("label") or r.get("outcome", "")),
+            "matched": f"{r.get('primary_test', '')}: {fmt_p(r.get('primary_p'))}",
+            "published": f"{r.get('published_test', '')}: {fmt_p(r.get('published_p'))}",
+            "ratio": fmt_value(r.get("ratio_published_to_primary")) if r.get("ratio_published_to_primary") is not None
+            else DASH,
+            "reason": str(r.get("reason") or DASH),
+        } for r in paired if isinstance(r, Mapping)]
+        return pd.DataFrame(rows, columns=cols)
     rows = []
-    for o in res.outcomes:
+    for o in results_from_dict(results).outcomes:
         matched = [t for t in o.tests if t.framing == "matched"]
         published = [t for t in o.tests if t.framing == "published-style"]
         reasons = list(dict.fromkeys(t.warning for t in published if t.warning))
@@ -85,24 +122,50 @@ def both_styles_rows(res: "Results") -> pd.DataFrame:
             "outcome": o.label or o.outcome,
             "matched": "\n".join(f"{t.name}: {fmt_p(t.p_value)}" for t in matched) or DASH,
             "published": "\n".join(f"{t.name}: {fmt_p(t.p_value)}" for t in published) or DASH,
+            "ratio": DASH,
             "reason": "\n".join(reasons) or (DASH if not published else "No warning recorded."),
         })
-    return pd.DataFrame(rows, columns=["outcome", "matched", "published", "reason"])
+    return pd.DataFrame(rows, columns=cols)
 
 
-def _both_styles_section(res: "Results") -> str:
-    rows = both_styles_rows(res)
+def _first_sentence(text: str) -> str:
+    head, dot, _ = text.partition(". ")
+    return head + "." if dot else text
+
+
+def short_reasons(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """``rows`` with each reason cut to its first sentence plus a note number, and the notes in full."""
+    notes: list[str] = []
+    short = []
+    for text in rows["reason"]:
+        parts = []
+        for reason in filter(None, str(text).split("\n")):
+            if reason == DASH:
+                parts.append(DASH)
+                continue
+            if reason not in notes:
+                notes.append(reason)
+            parts.append(f"{_first_sentence(reason)} [{notes.index(reason) + 1}]")
+        short.append("\n".join(parts) or DASH)
+    return rows.assign(reason=short), notes
+
+
+def _both_styles_section(b: "ReportBundle") -> str:
+    rows, notes = short_reasons(both_styles_rows(b.results))
     any_published = bool((rows["published"] != DASH).any()) if len(rows) else False
-    body = table(rows, [("outcome", "Outcome"), ("matched", "Matched-set test: p"),
-                        ("published", "Published-style test: p"), ("reason", "Why they differ")],
-                 cls="both-styles")
+    columns = [("outcome", "Outcome"), ("matched", "Matched-set test: p"), ("published", "Published-style test: p")]
+    if (rows["ratio"] != DASH).any():
+        columns.append(("ratio", "Published ÷ matched p"))
+    body = table(rows, columns + [("reason", "Why they differ")], numeric=("ratio",), cls="both-styles")
     note = ("" if any_published else
             '<p class="note">No published-style analysis was run ([analysis] published_style = false).</p>')
+    listed = ("<ol class=\"reasons\">" + "".join(f'<li id="reason-{i}">{esc(n)}</li>' for i, n in enumerate(notes, 1))
+              + "</ol>") if notes else ""
     return (
         '<section id="both-styles"><h2>Matched-set and published-style p-values</h2>'
         '<p class="caption">The same outcomes tested two ways: respecting the matched sets (primary), and as '
-        "papers commonly do, ignoring them. The last column is the published-style result's own warning: "
-        "the reason the two disagree.</p>" + note + body + "</section>"
+        "papers commonly do, ignoring them. The last column is the published-style result's own warning, the "
+        "reason the two disagree, given in full below the table.</p>" + note + body + listed + "</section>"
     )
 
 
@@ -113,6 +176,8 @@ def _scale(name: str, method: str, unit: str) -> tuple[str, bool, float, int]:
         return "Odds ratio (treated vs control)", True, 1.0, 0
     if "risk_difference" in text:
         return "Risk difference (treated minus control)", False, 0.0, 1
+    if "risk_ratio" in text or "relative_risk" in text:
+        return "Risk ratio (treated vs control)", True, 1.0, 2
     if "hazard" in text or text.startswith("hr_"):
         return "Hazard ratio (treated vs control)", True, 1.0, 2
     if "hodges" in text:
@@ -199,7 +264,10 @@ def _panel_html(o: Mapping[str, Any], panel: Any) -> str:
     columns += [""] * (width - len(columns))
     frame = pd.DataFrame([{f"c{j}": fmt_value(r[j]) if j < len(r) else "" for j in range(width)} for r in rows],
                          columns=[f"c{j}" for j in range(width)])
-    body = table(frame, [(f"c{j}", columns[j]) for j in range(width)]) if width else ""
+    numeric = [f"c{j}" for j in range(width)
+               if rows and all(j < len(r) and (r[j] is None or (isinstance(r[j], (int, float)) and not isinstance(r[j], bool)))
+                               for r in rows)]
+    body = table(frame, [(f"c{j}", columns[j]) for j in range(width)], numeric=numeric) if width else ""
     conventions = panel.get("conventions")
     conv = fmt_conventions(conventions) if isinstance(conventions, Mapping) else fmt_value(conventions) if conventions else ""
     parts = [f'<div class="panel"><h3>{esc(title)}</h3>']
@@ -208,10 +276,10 @@ def _panel_html(o: Mapping[str, Any], panel: Any) -> str:
     parts.append(body)
     if panel.get("summary"):
         parts.append(f"<p>{cell(panel['summary'])}</p>")
-    if conv:
-        parts.append(f'<p class="caption">Conventions: {cell(conv)}</p>')
     if panel.get("reference"):
         parts.append(f'<p class="caption">Reference: {esc(panel["reference"])}</p>')
+    if conv:
+        parts.append(f'<details class="caption"><summary>Conventions</summary>{cell(conv)}</details>')
     parts.append("</div>")
     return "".join(parts)
 
@@ -230,5 +298,5 @@ def sensitivity_section(b: "ReportBundle") -> str:
 def outcome_sections(b: "ReportBundle", fig: FigureCounter) -> list[str]:
     """Outcomes table, both styles of p-value, forest plot and Kaplan–Meier curves."""
     res = results_from_dict(b.results)
-    return [_outcomes_section(b, res), _both_styles_section(res), _forest_section(b, res, fig),
+    return [_outcomes_section(b, res), _both_styles_section(b), _forest_section(b, res, fig),
             _survival_section(b, fig)]

@@ -6,12 +6,14 @@ display text. Display text is made here, once, so the page, the DOCX and the CSV
 
 Small-cell suppression (``[report] suppress_small_cells``): counts that come from the candidate pool
 and lie between 1 and ``threshold - 1`` are shown as ``"<threshold"``. It applies to the pool and
-matched-control columns of Table 1 (a binary count, its complement ``n - count`` and the number
-missing; a continuous summary of fewer than ``threshold`` observed patients) and to the pool's
-steps of the flow (each exclusion reason, and ``n in`` / ``n out`` except the number of matched
-controls, which is the analysed sample shown throughout the report). Zero is shown. Trial counts
-are never suppressed. This is primary suppression only: a suppressed count can sometimes be
-derived by subtracting shown totals, so a formal disclosure review may still be needed.
+matched-control columns of Table 1 (a binary count is shown as ``"<k"`` when small and as
+``">n-k"`` when its complement ``n - count`` is small; the number missing; any summary of fewer
+than ``threshold`` observed patients is replaced by "fewer than k observed"), to the column sizes,
+and to the pool's steps of the flow (each exclusion reason, and ``n in`` / ``n out`` except the
+number of matched controls, which is the analysed sample shown throughout the report). Zero is
+shown. Trial counts are never suppressed. This is primary suppression only: a suppressed count can
+sometimes be derived by subtracting shown totals, and proportions in the balance table are not
+rounded, so a formal disclosure review may still be needed.
 """
 
 from __future__ import annotations
@@ -149,7 +151,10 @@ def _binary(values: pd.Series, k: int | None) -> tuple[str, dict[str, Any]]:
                              "percent": 100 * count / n_obs if n_obs else None, "suppressed": False}
     if n_obs == 0:
         return DASH, stats
-    if _small(count, k) or _small(n_obs - count, k):
+    if _small(n_obs, k):
+        cell = f"fewer than {k} observed"
+        stats.update(n_observed=None, count=None, percent=None, suppressed=True)
+    elif _small(count, k) or _small(n_obs - count, k):
         cell = f"<{k}" if _small(count, k) else f">{n_obs - k}"
         stats.update(count=None, percent=None, suppressed=True)
     else:

@@ -65,12 +65,14 @@ def outcomes_table(results: "Results") -> pd.DataFrame:
     DataFrame
         Columns ``outcome, label, kind, treated, control`` and, per framing present
         (``matched`` always; ``published-style`` and ``unmatched`` when any result has them),
-        ``<framing>_tests`` and ``<framing>_estimates``; then ``warnings`` (the published-style
-        warnings of that row, deduplicated, in order). Multiple entries in a cell are separated
-        by newlines. ``attrs["framings"]`` lists the framings in column order.
+        ``<framing>_tests`` and ``<framing>_estimates``; then ``warnings`` (the warnings of that
+        row's tests, deduplicated, in order) and ``attrs["warnings_by_framing"]`` (per row, framing
+        -> its tests' warnings). Multiple entries in a cell are separated by newlines.
+        ``attrs["framings"]`` lists the framings in column order.
     """
     framings = _framings_present(results)
     rows = []
+    by_framing: list[dict[str, list[str]]] = []
     for o in results.outcomes:
         by_arm = {s.arm: s for s in o.summaries}
         row: dict[str, str] = {
@@ -81,11 +83,13 @@ def outcomes_table(results: "Results") -> pd.DataFrame:
             "control": fmt_summary(by_arm.get("control")),
         }
         warnings: list[str] = []
+        by_framing.append({})
         for framing in framings:
             tests = [t for t in o.tests if t.framing == framing]
             ests = [e for e in o.estimates if e.framing == framing]
             row[f"{framing}_tests"] = "\n".join(fmt_test(t) for t in tests) or DASH
             row[f"{framing}_estimates"] = "\n".join(fmt_estimate(e) for e in ests) or DASH
+            by_framing[-1][framing] = list(dict.fromkeys(t.warning for t in tests if t.warning))
             for t in tests:
                 if t.warning and t.warning not in warnings:
                     warnings.append(t.warning)
@@ -97,6 +101,7 @@ def outcomes_table(results: "Results") -> pd.DataFrame:
     columns.append("warnings")
     out = pd.DataFrame(rows, columns=columns)
     out.attrs["framings"] = framings
+    out.attrs["warnings_by_framing"] = by_framing
     return out
 
 

@@ -1,195 +1,101 @@
-"""Report room: writing the report folder atomically (HTML, results.json, matched_sets.csv, manifest).
+"""Report room: writing the report folder atomically, and rendering it from its saved inputs.
 
-This module owns the files on disk and their bytes. ``write_report`` builds every file in a
-temporary directory beside the destination, flushes each to disk, and only then moves them into
-place with ``os.replace`` (atomic per file on POSIX and Windows), the manifest last. If anything
-fails while building, the temporary directory is removed and the previous report is untouched.
-Because the manifest, which records every other file's SHA-256, is replaced last, a reader can
-tell a complete report from one interrupted during the final moves.
+This module owns the files on disk and their bytes. A report folder holds:
 
-``results.json``, ``matched_sets.csv`` and ``index.html`` are byte-deterministic for a given run:
-sorted keys, fixed indentation, no timestamps; floats are written by Python's shortest round-trip
-``repr`` (NaN and infinities become ``null``), CSV floats at 10 significant digits. Timings and
-input hashes live only in ``manifest.json``.
+* saved inputs, computed by a run (:mod:`._bundle`): ``results.json`` and ``analysis/`` (ADaM-shaped
+  Parquet datasets, trajectories, and the safety room's fragment and tables when it ran);
+* renderings of the saved inputs (:func:`render_outputs`): ``index.html``, ``tables.docx``,
+  ``table1.csv``, ``outcomes.csv`` and ``matched_sets.csv``;
+* ``manifest.json``: the run's provenance (input hashes, seed, package versions, timings) and the
+  SHA-256 and size of every other file.
+
+``write_report`` renders from the saved inputs *read back from their own bytes*, exactly as
+``rebuild_report`` does from disk, so a rebuild reproduces every rendering byte for byte.
+
+Atomic: every file is built and flushed in a temporary directory beside the destination, and only
+then moved into place with ``os.replace`` (atomic per file on POSIX and Windows), the manifest
+last. If anything fails while building, the temporary directory is removed and the previous report
+is untouched. Files this room wrote in ``analysis/`` for an earlier run and not for this one are
+removed before the manifest is moved in.
+
+Every file but the manifest is byte-deterministic for a given run and environment: sorted JSON keys,
+no timestamps, floats written by Python's shortest round-trip ``repr`` in JSON and at 10
+significant digits in CSV, a fixed ZIP timestamp in the DOCX.
 """
 
 from __future__ import annotations
 
-import csv
-import dataclasses
-import datetime as _dt
 import hashlib
-import io
-import json
-import math
 import os
 import shutil
 import tempfile
 from collections.abc import Mapping
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ._html import build_html, package_versions
-from ._privacy import id_scrubber
-from ._tables import matched_counts, sort_matched
+from ._bundle import OWNED_ANALYSIS, ReportBundle, load_bundle, saved_inputs
+from ._csv import matched_sets_csv, outcomes_csv, table1_csv
+from ._html import render_html
+from ._results import dumps_json, jsonable, package_versions, results_dict
 
 if TYPE_CHECKING:
     from .._run import StudyRun
 
-__all__ = ["write_report", "results_dict", "dumps_json", "matched_sets_csv", "OUTPUT_FILES"]
+__all__ = ["OUTPUT_FILES", "RENDERED_FILES", "commit_files", "dumps_json", "manifest_dict", "matched_sets_csv",
+           "render_outputs", "results_dict", "write_report"]
 
-#: The files this room writes, in the order they are moved into place (manifest last).
-OUTPUT_FILES = ("index.html", "results.json", "matched_sets.csv", "manifest.json")
-
-
-# --------------------------------------------------------------------------- JSON
-def jsonable(value: Any) -> Any:
-    """A plain JSON-ready copy of ``value``: NaN/inf -> None, numpy -> Python, dates -> ISO text."""
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return jsonable(value.to_dict() if hasattr(value, "to_dict") else dataclasses.asdict(value))
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, (set, frozenset)):
-        return sorted((jsonable(v) for v in value), key=str)
-    if isinstance(value, (str, bool)) or value is None:
-        return value
-    if isinstance(value, PurePath):
-        return value.as_posix()
-    if isinstance(value, (pd.Timestamp, _dt.datetime, _dt.date, _dt.time)):
-        return value.isoformat()
-    if value is pd.NaT:
-        return None
-    if hasattr(value, "item") and not isinstance(value, (bytes, str)):
-        value = value.item()  # numpy scalar
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, int):
-        return value
-    try:
-        if pd.isna(value):
-            return None
-    except (TypeError, ValueError):
-        pass
-    return str(value)
+#: Files rendered from the saved inputs (rebuilt by ``controlarm report``).
+RENDERED_FILES = ("index.html", "tables.docx", "table1.csv", "outcomes.csv", "matched_sets.csv")
+#: The top-level files of a report folder (``analysis/`` holds the datasets), the manifest last.
+OUTPUT_FILES = ("results.json", *RENDERED_FILES, "manifest.json")
 
 
-def dumps_json(obj: Any) -> str:
-    """Canonical JSON text: sorted keys, two-space indent, UTF-8 kept, trailing newline."""
-    return json.dumps(jsonable(obj), sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+def _matched_frame(bundle: ReportBundle) -> pd.DataFrame:
+    adsl = bundle.dataset("adsl")
+    if adsl.empty:
+        return pd.DataFrame(columns=["set_id", "role", "patient_id", "weight", "distance"])
+    return pd.DataFrame({"set_id": adsl["SETID"], "role": adsl["ARM"], "patient_id": adsl["USUBJID"],
+                         "weight": adsl["MWEIGHT"], "distance": adsl["MDIST"]})
 
 
-def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    return [] if df is None or df.empty else jsonable(df.to_dict(orient="records"))
+def render_outputs(bundle: ReportBundle) -> dict[str, bytes]:
+    """Every rendering of a report's saved inputs: file name -> bytes (see :data:`RENDERED_FILES`)."""
+    from ._docx import build_docx
 
-
-def results_dict(run: "StudyRun") -> dict[str, Any]:
-    """The content of ``results.json``: aggregates only, no timings, no patient ids."""
-    from .. import __version__
-
-    s = run.study.study
-    m = run.study.matching
-    counts = matched_counts(run.matched)
-    endpoint_defs = {
-        ep.name: (dataclasses.asdict(ep) if dataclasses.is_dataclass(ep) else dict(vars(ep)))
-        for ep in run.endpoint_defs
-    }
     return {
-        "controlarm_version": __version__,
-        "study": {
-            "name": s.name,
-            "registration": s.registration,
-            "spec_hash": run.study.spec_hash,
-            "seed": s.seed,
-            "synthetic": bool(s.synthetic),
-        },
-        "flow": run.flow.to_dict(),
-        "matching": {
-            "n_sets": counts["n_sets"],
-            "n_treated": counts["n_treated"],
-            "n_controls": counts["n_controls"],
-            "n_controls_unique": counts["n_controls_unique"],
-            "ratio": getattr(m, "ratio", None),
-            "method": getattr(m, "method", None),
-            "distance": getattr(m, "distance", None),
-            "covariates": list(getattr(m, "covariates", ()) or ()),
-            "exact": list(getattr(m, "exact", ()) or ()),
-            "caliper": getattr(m, "caliper", None),
-            "replace": getattr(m, "replace", None),
-            "smd_denominator": run.balance.attrs.get("smd_denominator"),
-            "balance": _records(run.balance),
-        },
-        "outcomes": _scrubbed_outcomes(run),
-        "endpoint_definitions": endpoint_defs,
+        "index.html": render_html(bundle).encode("utf-8"),
+        "tables.docx": build_docx(bundle),
+        "table1.csv": table1_csv(bundle.results.get("table1") or {}).encode("utf-8"),
+        "outcomes.csv": outcomes_csv(bundle.results).encode("utf-8"),
+        "matched_sets.csv": matched_sets_csv(_matched_frame(bundle)).encode("utf-8"),
     }
-
-
-def _scrubbed_outcomes(run: "StudyRun") -> dict[str, Any]:
-    """``run.results`` as dicts, with ids and dates scrubbed from the free-text notes."""
-    scrub = id_scrubber(run)
-    outcomes = run.results.to_dict()["outcomes"]
-    for o in outcomes.values():
-        o["notes"] = [scrub(n) for n in o.get("notes", [])]
-    return outcomes
-
-
-# --------------------------------------------------------------------------- CSV
-def _fmt_float(x: Any) -> str:
-    try:
-        f = float(x)
-    except (TypeError, ValueError):
-        return ""
-    if not math.isfinite(f):
-        return ""
-    text = format(f, ".10g")
-    return "0" if text in ("-0", "0") else text
-
-
-def matched_sets_csv(matched: pd.DataFrame) -> str:
-    """``matched_sets.csv`` text: set_id, role, patient_id, weight, distance; report order.
-
-    Rows are sorted by set, treated first, then patient id; floats carry 10 significant digits so
-    the bytes do not depend on the last bits of a computation; missing values are empty fields.
-    """
-    table = sort_matched(matched)
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["set_id", "role", "patient_id", "weight", "distance"])
-    for row in table.itertuples(index=False):
-        set_id = row.set_id.item() if hasattr(row.set_id, "item") else row.set_id
-        writer.writerow([set_id, row.role, row.patient_id, _fmt_float(row.weight), _fmt_float(row.distance)])
-    return buf.getvalue()
 
 
 # --------------------------------------------------------------------------- manifest
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def manifest_dict(base: Mapping[str, Any], files: Mapping[str, bytes]) -> dict[str, Any]:
+    """``base`` (the run's provenance) plus each file's size and SHA-256."""
+    manifest = dict(jsonable(base))
+    manifest["outputs"] = {name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+                           for name, data in sorted(files.items())}
+    return manifest
 
 
-def manifest_dict(run: "StudyRun", files: Mapping[str, Path]) -> dict[str, Any]:
-    """``run.provenance`` plus each output file's size and SHA-256 (the manifest excluded)."""
+def _provenance(run: "StudyRun") -> dict[str, Any]:
     manifest = dict(jsonable(run.provenance or {}))
     manifest.setdefault("spec_hash", run.study.spec_hash)
     manifest.setdefault("seed", run.study.study.seed)
     manifest.setdefault("packages", package_versions(run))
-    manifest["outputs"] = {
-        name: {"sha256": _sha256(path), "bytes": path.stat().st_size} for name, path in sorted(files.items())
-    }
     return manifest
 
 
 # --------------------------------------------------------------------------- atomic writing
-def _write_text(path: Path, text: str) -> None:
-    """Write UTF-8 text exactly as given (no newline translation) and flush it to disk."""
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        fh.write(text)
+def _write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` exactly and flush it to disk."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as fh:
+        fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
 
@@ -208,8 +114,39 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def commit_files(out_dir: Path, files: Mapping[str, bytes], manifest: bytes, *, prune: bool = True) -> dict[str, Path]:
+    """Write ``files`` (relative path -> bytes) and ``manifest.json`` into ``out_dir`` atomically.
+
+    Everything is written to a temporary sibling directory first; then each file is moved in with
+    ``os.replace``, the manifest last. With ``prune``, files this room owns in ``analysis/`` that are
+    not in ``files`` are removed before the manifest moves in.
+    """
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
+    try:
+        for name, data in files.items():
+            _write_bytes(tmp / name, data)
+        _write_bytes(tmp / "manifest.json", manifest)
+        out_dir.mkdir(exist_ok=True)
+        for name in sorted(files, key=lambda n: (n in RENDERED_FILES, n)):  # saved inputs before renderings
+            (out_dir / name).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp / name, out_dir / name)
+        analysis = out_dir / "analysis"
+        if prune and analysis.is_dir():
+            for old in analysis.iterdir():
+                if old.is_file() and OWNED_ANALYSIS.match(old.name) and f"analysis/{old.name}" not in files:
+                    old.unlink()
+            _fsync_dir(analysis)
+        os.replace(tmp / "manifest.json", out_dir / "manifest.json")
+        _fsync_dir(out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {name: out_dir / name for name in [*files, "manifest.json"]}
+
+
 def write_report(run: "StudyRun", out_dir: str | os.PathLike[str]) -> dict[str, Path]:
-    """Write the report folder for ``run``: index.html, results.json, matched_sets.csv, manifest.json.
+    """Write the report folder for ``run``.
 
     Parameters
     ----------
@@ -221,35 +158,24 @@ def write_report(run: "StudyRun", out_dir: str | os.PathLike[str]) -> dict[str, 
     Returns
     -------
     dict of str to Path
-        File name -> final path, for the four files above.
+        Relative file name (``"index.html"``, ``"analysis/adsl.parquet"``, ...) -> final path, for
+        every file written, ``manifest.json`` included.
 
     Notes
     -----
-    Atomic: every file is built and flushed in a temporary directory beside ``out_dir`` first;
-    a failure while building leaves the previous report untouched and removes the temporary
+    Atomic: every file is built and flushed in a temporary directory beside ``out_dir`` first; a
+    failure while building leaves the previous report untouched and removes the temporary
     directory. The files are then moved in with ``os.replace``, ``manifest.json`` last, so each file
     on disk is always either wholly old or wholly new, and the manifest's hashes tell whether the set
     is complete.
 
-    ``index.html`` and ``results.json`` hold aggregates only (``index.html`` adds a listing of
-    matched sets when ``study.report.listings`` is on). ``matched_sets.csv`` is an analysis dataset
-    and holds the data team's pseudonymous patient ids by design.
+    ``index.html``, ``results.json``, ``tables.docx`` and the Table 1 and outcome CSVs hold
+    aggregates (the page adds the trial patients' courses as "Patient 1..n" in days from index,
+    and a listing of matched sets when ``study.report.listings`` is on). ``matched_sets.csv`` and
+    ``analysis/`` are analysis datasets and hold the data team's pseudonymous patient ids by design.
     """
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
-    try:
-        built: dict[str, Path] = {}
-        for name, make in (("index.html", build_html),
-                           ("results.json", lambda r: dumps_json(results_dict(r))),
-                           ("matched_sets.csv", lambda r: matched_sets_csv(r.matched))):
-            _write_text(tmp / name, make(run))
-            built[name] = tmp / name
-        _write_text(tmp / "manifest.json", dumps_json(manifest_dict(run, built)))
-        out_dir.mkdir(exist_ok=True)
-        for name in OUTPUT_FILES:
-            os.replace(tmp / name, out_dir / name)
-        _fsync_dir(out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return {name: out_dir / name for name in OUTPUT_FILES}
+    inputs = saved_inputs(run)
+    bundle = load_bundle(inputs)  # render from the bytes a rebuild would read
+    files = {**inputs, **render_outputs(bundle)}
+    manifest = dumps_json(manifest_dict(_provenance(run), files)).encode("utf-8")
+    return commit_files(Path(out_dir), files, manifest)

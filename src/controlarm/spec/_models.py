@@ -178,22 +178,32 @@ class FeaturesSection(_Section):
 
 
 class MatchingSection(_Section):
-    method: Literal["nearest"] = "nearest"
-    distance: Literal["mahalanobis", "ps", "logit_ps"] = "mahalanobis"
+    method: Literal["nearest", "optimal"] = "nearest"
+    distance: Literal["mahalanobis", "robust_mahalanobis", "ps", "logit_ps"] = "mahalanobis"
     covariates: tuple[str, ...] = Field(min_length=1)
     exact: tuple[str, ...] = ()
     ratio: int = Field(default=1, ge=1, le=10)
+    min_controls: int | None = Field(default=None, ge=1, le=10)   # variable ratio: at least this many
+    max_controls: int | None = Field(default=None, ge=1, le=10)   # variable ratio: at most this many
     replace: bool = False
     # None = MatchIt's defaults: order "largest" for PS distances, "data" for Mahalanobis;
     # caliper in SD units of a PS distance, raw units of a Mahalanobis distance.
     order: Literal["data", "largest", "smallest", "random"] | None = None
     caliper: float | None = Field(default=None, gt=0)
     caliper_units: Literal["sd", "raw"] | None = None
+    covariate_calipers: dict[str, float] = Field(default_factory=dict)   # e.g. {age = 5}
+    covariate_caliper_units: Literal["raw", "sd"] = "raw"
+    discard: Literal["none", "both", "treated", "control"] = "none"      # common-support discard (PS only)
+    ps_model: Literal["logistic", "firth", "ridge"] = "logistic"
 
     @model_validator(mode="after")
-    def _replace_supported(self) -> "MatchingSection":
-        if self.replace:
-            raise ValueError("replace = true is not supported yet by the nearest method; set replace = false")
+    def _ratios(self) -> "MatchingSection":
+        if (self.min_controls is None) != (self.max_controls is None):
+            raise ValueError("give both min_controls and max_controls for a variable ratio, or neither")
+        if self.min_controls is not None and self.max_controls < self.min_controls:
+            raise ValueError("max_controls must not be below min_controls")
+        if any(w <= 0 for w in self.covariate_calipers.values()):
+            raise ValueError("covariate_calipers must be positive widths")
         return self
 
 
@@ -316,6 +326,9 @@ class Study(_Section):
                     f"{'is' if len(unknown) == 1 else 'are'} not defined under [[features.covariates]] "
                     f"(defined: {', '.join(sorted(names))})"
                 )
+        unknown = [c for c in self.matching.covariate_calipers if c not in names]
+        if unknown:
+            raise ValueError(f"matching.covariate_calipers names {', '.join(map(repr, unknown))}, not defined under [[features.covariates]]")
         both = set(self.matching.covariates) & set(self.matching.exact)
         if both:
             raise ValueError(f"{', '.join(sorted(both))} cannot be both a distance covariate and an exact stratum")
