@@ -17,7 +17,9 @@ query to a pandas frame ordered by patient:
 * ``hand-written bitmask`` / ``hand-written group-by``: ``benchmarks/_handwritten.py``.
 
 The endpoint columns of every variant are checked equal to controlarm's (death time to 1e-12).
-The machine is shared (2 cores), so each cell is the best of N runs. DuckDB runs with 2 threads.
+The machine is shared (2 cores), so each cell is the best of N interleaved runs, and the query's CPU
+time (user + system) is reported beside its wall time: under contention the wall time swings by
+50% from run to run, the CPU time by a few percent. DuckDB runs with 2 threads.
 """
 
 from __future__ import annotations

@@ -167,3 +167,20 @@ def test_spec_index_rules_are_checked_and_backward_compatible():
         study_from_dict({**_raw({"location": "icu"}), "outcomes": {"who_scale_days": [0]}})
     with pytest.raises(InputError, match="free_days"):
         study_from_dict({**_raw({"location": "icu"}), "outcomes": {"free_days": ["imv", "imv"]}})
+
+
+def test_risk_set_rows_cut_eligibility_at_the_landmarks(risk_set):
+    """T1's landmark is day 1: only C1 (days 0-9.75) is at risk then -> one row [1, 9.75), index
+    07-02 06:00. With landmarks 1, 3 and 9.5: C1 -> [1, 3), [3, 9.5), [9.5, 9.75); C2 (days 2.5-9)
+    -> [3, 9) (day 9.5 is past its end)."""
+    study, sources = risk_set
+    el = derive_eligibility(sources, study)
+    rows = el.risk_set_rows()
+    assert rows[["patient_id", "start", "stop"]].values.tolist() == [["C1", 1.0, 9.75]]
+    assert rows["index_time"].tolist() == [ts("2020-07-02 06:00")]
+    rows = el.risk_set_rows(pd.Series([3.0, 1.0, 9.5, 3.0]))
+    assert rows[["patient_id", "start", "stop"]].values.tolist() == [
+        ["C1", 1.0, 3.0], ["C1", 3.0, 9.5], ["C1", 9.5, 9.75], ["C2", 3.0, 9.0]]
+    assert rows["index_time"].tolist() == [ts("2020-07-02 06:00"), ts("2020-07-04 06:00"), ts("2020-07-10 18:00"),
+                                           ts("2020-08-04 00:00")]
+    assert el.risk_set_rows(pd.Series([], dtype=float)).empty

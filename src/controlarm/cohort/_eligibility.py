@@ -33,6 +33,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from ..errors import InputError
@@ -95,6 +96,46 @@ class Eligibility:
         out = hit[["patient_id", "hospitalization_id", "origin_time"]].copy()
         out["index_time"] = out["origin_time"] + landmark
         return out.sort_values("patient_id", kind="mergesort").reset_index(drop=True)
+
+    def risk_set_rows(self, landmarks: "pd.Series | None" = None) -> pd.DataFrame:
+        """Pool candidates' eligibility, cut at the landmarks: the counting-process rows of risk-set matching.
+
+        Every candidate interval ``[start, end)`` is cut at each landmark L inside it into pieces
+        ``[L, next landmark or end)``; pieces holding no landmark are dropped. Each piece holds
+        exactly one landmark, at its start, so covariates derived as of ``index_time`` (= origin +
+        L) are the candidate's covariates at that landmark. This is the ``candidates`` frame of
+        ``controlarm.matching``'s ``risk_set_match`` (``start``/``stop`` in days from the origin).
+
+        Parameters
+        ----------
+        landmarks : Series of float, optional
+            Landmarks in days from the origin; default the trial patients' ``landmark_day``.
+
+        Returns
+        -------
+        DataFrame
+            ``patient_id, hospitalization_id, start, stop, index_time`` sorted by patient, start.
+        """
+        if landmarks is None:
+            landmarks = self.landmarks["landmark_day"]
+        marks = np.unique(np.asarray(pd.Series(landmarks).dropna(), dtype=float))
+        iv = self.intervals[(self.intervals["group"] == "pool") & self.intervals["origin_time"].notna()]
+        lo = np.searchsorted(marks, iv["start_day"].to_numpy(), "left")    # first landmark >= start
+        hi = np.searchsorted(marks, iv["end_day"].to_numpy(), "left")      # first landmark >= end
+        n = np.maximum(hi - lo, 0)
+        rows = np.repeat(np.arange(len(iv)), n)
+        j = np.repeat(lo, n) + (np.arange(len(rows)) - np.repeat(np.cumsum(n) - n, n))
+        start = marks[j] if len(marks) else np.array([], dtype=float)
+        last = j + 1 >= np.repeat(hi, n)
+        stop = np.where(last, iv["end_day"].to_numpy()[rows], marks[np.minimum(j + 1, len(marks) - 1)] if len(marks) else 0.0)
+        out = pd.DataFrame({
+            "patient_id": iv["patient_id"].to_numpy()[rows],
+            "hospitalization_id": iv["hospitalization_id"].to_numpy()[rows],
+            "start": start, "stop": stop,
+        })
+        out["index_time"] = (iv["origin_time"].iloc[rows].reset_index(drop=True)
+                             + pd.to_timedelta(out["start"], unit="D")).dt.round("us")
+        return out.sort_values(["patient_id", "start"], kind="mergesort").reset_index(drop=True)
 
 
 def derive_eligibility(sources: "Sources", study: "Study") -> Eligibility:
