@@ -318,7 +318,7 @@ def _register_parquet(con, schema: TableSchema, path: Path) -> list[str]:
     src = f"read_parquet({_lit(str(path))}, file_row_number = true)"
     try:
         described = con.execute(f"DESCRIBE SELECT * FROM read_parquet({_lit(str(path))})").fetchall()
-        con.execute(f"SELECT count(*) FROM {src}").fetchone()
+        con.execute(f"SELECT count(*) FROM {src}").fetchall()
     except duckdb.Error as exc:
         return [
             f"{path.name}: cannot be read as Parquet ({_duckdb_error_text(exc)}). Fix: re-export the "
@@ -346,7 +346,7 @@ def _register_duckdb_table(con, schema: TableSchema, source_name: str, db_label:
     view = _q(raw_relation(schema.name))
     try:
         con.execute(f"CREATE VIEW {view} AS SELECT rowid + 1 AS {ROW_COLUMN}, {select} FROM {ref}")
-        con.execute(f"SELECT count(*) FROM {view}").fetchone()
+        con.execute(f"SELECT count(*) FROM {view}").fetchall()
     except duckdb.Error:  # a view in the source file has no rowid
         con.execute(f"DROP VIEW IF EXISTS {view}")
         con.execute(
@@ -566,7 +566,7 @@ def _open(con, path: Path, kind: str) -> Sources:
             [f"{path.name}: the tables could not be registered ({_duckdb_error_text(exc)}). Fix: check column types."]
         ) from None
 
-    row_counts = {t: int(con.execute(f"SELECT count(*) FROM {_q(typed_relation(t))}").fetchone()[0]) for t in TABLES}
+    row_counts = {t: int(con.execute(f"SELECT count(*) FROM {_q(typed_relation(t))}").fetchall()[0][0]) for t in TABLES}
     return Sources(
         con=con,
         tables=tuple(TABLES),
