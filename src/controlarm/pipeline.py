@@ -57,6 +57,15 @@ def design_study(study, *, progress: Callable[[str], None] = _noop):
 
     t0 = time.perf_counter()
     progress("index dates and eligibility")
+    if study.index.pool_method == "risk_set":
+        # The cohort room derives the eligibility intervals and the matching room has the
+        # risk-set matcher, but the study pipeline does not join them yet: refuse rather than
+        # silently match on empty index dates.
+        raise InputError(
+            "index.pool_method = \"risk_set\" is not available in `controlarm run` yet. Fix: use "
+            "pool_method = \"first_condition\", or from Python call "
+            "controlarm.matching.risk_set_match on build_cohort(...).eligibility.risk_set_rows()."
+        )
     cohort = build_cohort(sources, study)
     progress("baseline covariates")
     baseline = derive_baseline(sources, cohort, study)

@@ -25,6 +25,7 @@ import pandas as pd
 
 from ..errors import InputError
 from ._adam import DATASET_FILES, analysis_datasets, frame_to_parquet, parquet_to_frame, safety_html, safety_tables
+from ._privacy import pseudonymise, pseudonyms
 from ._results import SCHEMA_VERSION, dumps_json, report_options, results_dict
 
 if TYPE_CHECKING:
@@ -96,6 +97,9 @@ def saved_inputs(run: "StudyRun") -> dict[str, bytes]:
     """The bytes of every saved input of ``run``'s report, by path inside the report folder."""
     listings = report_options(run)["listings"]
     datasets = analysis_datasets(run)
+    if not listings:  # pseudonymous by default: no input id reaches an output file
+        mapping = pseudonyms(run.matched)
+        datasets = {name: pseudonymise(frame, mapping) for name, frame in datasets.items()}
     files: dict[str, bytes] = {DATASET_FILES[name]: frame_to_parquet(frame) for name, frame in datasets.items()}
     listed: dict[str, Any] = {"datasets": {name: DATASET_FILES[name] for name in datasets},
                               "safety_html": None, "safety_tables": []}
