@@ -22,7 +22,7 @@ from ._run import StudyRun
 from .cohort import FlowStep
 from .errors import InputError
 
-__all__ = ["run_study", "design_study"]
+__all__ = ["run_study", "design_study", "lock_dict", "lock_path", "read_lock", "check_lock", "locked_sets"]
 
 _PACKAGES = ("controlarm", "numpy", "scipy", "pandas", "statsmodels", "lifelines", "scikit-learn",
              "duckdb", "pyarrow", "pydantic", "matplotlib", "pint")
@@ -57,16 +57,15 @@ def design_study(study, *, progress: Callable[[str], None] = _noop):
 
     t0 = time.perf_counter()
     progress("index dates and eligibility")
-    if study.index.pool_method == "risk_set":
-        # The cohort room derives the eligibility intervals and the matching room has the
-        # risk-set matcher, but the study pipeline does not join them yet: refuse rather than
-        # silently match on empty index dates.
-        raise InputError(
-            "index.pool_method = \"risk_set\" is not available in `controlarm run` yet. Fix: use "
-            "pool_method = \"first_condition\", or from Python call "
-            "controlarm.matching.risk_set_match on build_cohort(...).eligibility.risk_set_rows()."
-        )
     cohort = build_cohort(sources, study)
+    if study.index.pool_method == "risk_set":
+        # time-aligned design: covariates at each landmark, then risk-set matching
+        from ._risk_set_design import design_risk_set
+
+        progress("baseline covariates at each landmark and risk-set matching")
+        design = design_risk_set(study, sources, cohort)
+        timings["cohort_features_matching_s"] = time.perf_counter() - t0
+        return {"sources": sources, "quality": quality, "cohort": cohort, "timings": timings, **design}
     progress("baseline covariates")
     baseline = derive_baseline(sources, cohort, study)
     timings["cohort_features_s"] = time.perf_counter() - t0
@@ -119,6 +118,88 @@ def design_study(study, *, progress: Callable[[str], None] = _noop):
         "sources": sources, "quality": quality, "cohort": cohort, "baseline": baseline, "flow": flow,
         "match": result, "matched": matched, "balance": balance, "kinds": kinds, "timings": timings,
     }
+
+
+# --------------------------------------------------------------------------- locked plan
+LOCK_VERSION = 1
+
+
+def lock_path(study_file: str | Path) -> Path:
+    """The default lock file of a study file: ``STUDY.lock.json`` beside ``STUDY.toml``."""
+    p = Path(study_file)
+    return p.with_name(f"{p.stem}.lock.json")
+
+
+def locked_sets(matched: pd.DataFrame) -> list[list]:
+    """The matched sets as sorted ``[set_id, role, patient_id]`` rows (what a lock records and compares)."""
+    rows = {(int(s), str(r), str(p)) for s, r, p in zip(matched["set_id"], matched["role"], matched["patient_id"])}
+    return [list(r) for r in sorted(rows, key=lambda r: (r[0], r[1] != "treated", r[2]))]
+
+
+def lock_dict(study, design: dict) -> dict:
+    """The content of a lock file: the spec hash, the input hashes and the design-stage outputs.
+
+    Everything here comes from :func:`design_study`, which reads no outcome. The lock holds the
+    real patient ids of the matched sets (it is a design record for the data team, kept beside the
+    study file, not a report output).
+    """
+    from .report._results import jsonable
+
+    files = {table: {"path": Path(p).name, "sha256": _sha256(Path(p))}
+             for table, p in sorted(design["sources"].files.items()) if p is not None and Path(p).is_file()}
+    cohort = design["cohort"]
+    balance = design["balance"].reset_index(drop=True)
+    return jsonable({
+        "controlarm_lock": LOCK_VERSION,
+        "study": study.study.name,
+        "spec_hash": study.spec_hash,
+        "seed": study.study.seed,
+        "inputs": files,
+        "cohort": {"trial": int(cohort.n_trial), "pool": int(cohort.n_pool)},
+        "flow": design["flow"].to_dict(),
+        "matched_sets": locked_sets(design["matched"]),
+        "balance": {"smd_denominator": balance.attrs.get("smd_denominator"),
+                    "rows": balance.to_dict(orient="records")},
+    })
+
+
+def read_lock(path: str | Path) -> dict:
+    """A lock file's content. Raises :class:`InputError` naming the file and the fix when unreadable."""
+    import json
+
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: not a readable lock file ({exc}). Fix: write it again with "
+                         f"`controlarm lock`, or remove it to run unlocked.") from None
+    if not isinstance(data, dict) or "spec_hash" not in data or "matched_sets" not in data:
+        raise InputError(f"{path}: not a controlarm lock file (no spec_hash or matched_sets). Fix: write it again "
+                         "with `controlarm lock`, or remove it.")
+    return data
+
+
+def check_lock(study, lock: dict | None, lock_file: str | Path | None, unlock: str | None) -> dict:
+    """Compare ``study`` with its lock; the manifest's ``lock`` record.
+
+    Raises
+    ------
+    InputError
+        The spec hash differs from the lock's and no ``unlock`` reason was given.
+    """
+    if lock is None:
+        return {"status": "not locked"}
+    record = {"file": Path(lock_file).name if lock_file else None, "lock_spec_hash": lock["spec_hash"],
+              "spec_hash": study.spec_hash}
+    if lock["spec_hash"] == study.spec_hash:
+        return {**record, "status": "locked"}
+    if not unlock or not unlock.strip():
+        raise InputError(
+            f"{lock_file}: the study file no longer matches its locked plan: spec hash {study.spec_hash} now, "
+            f"{lock['spec_hash']} when locked. Fix: restore the locked study file, or give the reason for the "
+            f"change with --unlock \"reason\" (it is recorded in manifest.json), or lock the new plan with "
+            f"`controlarm lock` before any outcome is read.")
+    return {**record, "status": "unlocked", "reason": unlock.strip()}
 
 
 def run_study(study, *, progress: Callable[[str], None] = _noop) -> StudyRun:
