@@ -7,24 +7,12 @@ frozen and turn into plain JSON-ready dicts with ``to_dict()``; the report room 
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from .._json import json_safe as _clean
+
 __all__ = ["TestResult", "Estimate", "ArmSummary", "SensitivityResult", "OutcomeResult", "Results"]
-
-
-def _clean(value: Any) -> Any:
-    """Make a value JSON-safe: NaN/inf become None, numpy scalars become Python numbers."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 @dataclass(frozen=True)

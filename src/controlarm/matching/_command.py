@@ -12,7 +12,6 @@ table and the unmatched treated patients with their reasons.
 from __future__ import annotations
 
 import json
-import math
 import os
 import tempfile
 from pathlib import Path
@@ -22,6 +21,7 @@ import pandas as pd
 import typer
 
 from ..errors import ControlarmError, InputError
+from .._json import json_safe as _clean
 
 __all__ = ["run_match_command", "match_command", "DISTANCE_NAMES"]
 
@@ -52,24 +52,6 @@ def _read(path: Path, id_column: str) -> pd.DataFrame:
     except (OSError, ValueError) as exc:
         raise InputError(f"could not read {str(path)!r}: {exc}") from None
     raise InputError(f"data file must be .csv or .parquet; got {str(path)!r}")
-
-
-def _clean(value: Any) -> Any:
-    """JSON-safe: NaN/inf -> None, numpy scalars -> Python."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        try:
-            value = value.item()
-        except (ValueError, AttributeError):
-            pass
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if value is pd.NA or value is pd.NaT:
-        return None
-    return value
 
 
 def _write_atomic(frame: pd.DataFrame, out: Path) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+from .._json import json_safe as _json
 
 __all__ = ["SafetyResults", "CONTEXT_CAVEAT"]
 
@@ -59,25 +60,6 @@ def _median_range(stat: dict | None, decimals: int | None = None) -> str:
         return "—"
     f = _num if decimals is None else (lambda x: f"{x:.{decimals}f}")
     return f"{f(stat['median'])} ({f(stat['min'])}–{f(stat['max'])})"
-
-
-def _json(v: Any) -> Any:
-    """A plain JSON value (numpy and pandas scalars, NaN -> None)."""
-    if v is None:
-        return None
-    if isinstance(v, dict):
-        return {str(k): _json(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_json(x) for x in v]
-    if isinstance(v, pd.Timestamp):
-        return v.isoformat()
-    if v is pd.NA or v is pd.NaT:
-        return None
-    if hasattr(v, "item") and not isinstance(v, (str, bytes)):
-        v = v.item()
-    if isinstance(v, float) and math.isnan(v):
-        return None
-    return v
 
 
 def _records(df: pd.DataFrame | None, columns: list[str] | None = None) -> list[dict]:
