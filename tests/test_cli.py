@@ -59,7 +59,9 @@ def test_run_writes_the_report_folder(tiny, tmp_path):
     # T1 (CRP 80) is matched to C2 (CRP 90), the nearer of the two eligible candidates. Mahalanobis
     # with MatchIt's pooled within-group variance: the pool (120, 90) has SS 450, the single treated
     # patient 0, over n - 2 = 1 -> variance 450; distance = 10 / sqrt(450) = 0.4714045208.
-    assert (out / "matched_sets.csv").read_text().splitlines()[1:] == ["1,treated,T1,1,0", "1,control,C2,1,0.4714045208"]
+    # Ids are pseudonymous by default (T1 -> T-001, C2 -> C-001).
+    assert (out / "matched_sets.csv").read_text().splitlines()[1:] == ["1,treated,T-001,1,0",
+                                                                       "1,control,C-001,1,0.4714045208"]
 
 
 def test_bad_study_file_is_one_message_and_exit_2(tiny):

@@ -428,7 +428,8 @@ def test_matched_sets_csv_is_sorted_and_rounded(report):
     assert list(table["set_id"]) == sorted(table["set_id"])
     assert list(table.groupby("set_id")["role"].first()) == ["treated"] * 4
     first_set = table[table["set_id"] == 1]
-    assert list(first_set["patient_id"]) == ["TRIAL-A01", "POOL-X0001", "POOL-X0002", "POOL-X0003"]
+    # pseudonymous by default (report.listings off): TRIAL-A01, POOL-X0001..3 in set order
+    assert list(first_set["patient_id"]) == ["T-001", "C-001", "C-002", "C-003"]
     assert table.loc[table["role"] == "treated", "distance"].isna().all()
     lines = report["matched_sets.csv"].read_text().splitlines()
     assert all(len(field.replace(".", "").lstrip("0")) <= 10 for line in lines[1:] for field in [line.split(",")[-1]])

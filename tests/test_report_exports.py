@@ -30,6 +30,17 @@ def out(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def listed(tmp_path_factory) -> Path:
+    """The same run with report.listings on: the real (formula-like) ids reach matched_sets.csv."""
+    base = tmp_path_factory.mktemp("exp_listed")
+    with pytest.MonkeyPatch.context() as mp:
+        stub_figures(mp)
+        run = make_run(listings=True, safety=FakeSafety(), trial_ids=["@T1", "+T2", "-T3", "T4"])
+        write_report(run, base / "r")
+    return base / "r"
+
+
+@pytest.fixture(scope="module")
 def results(out) -> dict:
     return json.loads((out / "results.json").read_text(encoding="utf-8"))
 
@@ -84,7 +95,7 @@ def test_docx_without_safety_says_so(tmp_path, monkeypatch):
     assert any(p.startswith("We compared the 4 treated patients") for p in paragraphs)  # the methods text
 
 
-def test_csvs_hold_the_numbers_and_are_safe_in_a_spreadsheet(out, results):
+def test_csvs_hold_the_numbers_and_are_safe_in_a_spreadsheet(out, listed, results):
     rows = list(csv.DictReader(io.StringIO((out / "outcomes.csv").read_text(encoding="utf-8"))))
     tests = {r["name"]: r for r in rows if r["row_type"] == "test"}
     assert float(tests["Mantel–Haenszel"]["p_value"]) == 0.0412
@@ -100,10 +111,11 @@ def test_csvs_hold_the_numbers_and_are_safe_in_a_spreadsheet(out, results):
     stats = results["table1"]["rows"][0]["stats"]["pool"]
     assert float(age_pool["mean"]) == pytest.approx(stats["mean"], rel=1e-9) and age_pool["display"] == \
         results["table1"]["rows"][0]["cells"]["pool"]
-    matched = (out / "matched_sets.csv").read_text(encoding="utf-8")
+    assert "T1" not in (out / "matched_sets.csv").read_text(encoding="utf-8")  # pseudonyms by default
+    matched = (listed / "matched_sets.csv").read_text(encoding="utf-8")  # real ids with listings on
     assert "'@T1" in matched and "'+T2" in matched and "'-T3" in matched and ",T4," in matched
-    every_field = [f for name in ("matched_sets.csv", "outcomes.csv", "table1.csv")
-                   for line in csv.reader(io.StringIO((out / name).read_text(encoding="utf-8"))) for f in line]
+    every_field = [f for folder in (out, listed) for name in ("matched_sets.csv", "outcomes.csv", "table1.csv")
+                   for line in csv.reader(io.StringIO((folder / name).read_text(encoding="utf-8"))) for f in line]
     number = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
     assert all(not f.startswith(("=", "+", "-", "@", "\t", "\r")) or number.fullmatch(f) for f in every_field)
 
@@ -122,7 +134,9 @@ def test_adam_datasets(out):
     assert {"age", "male", "crp", "imv_at_index"} <= set(adsl.columns)
     assert len(adsl) == 16 and adsl["USUBJID"].is_unique
     assert adsl.groupby("SETID")["ARM"].apply(list).tolist() == [["treated", "control", "control", "control"]] * 4
-    assert set(adsl.loc[adsl["ARM"] == "control", "USUBJID"]) == set(POOL_IDS[:12])
+    # pseudonyms by default: POOL_IDS[:12] become C-001..C-012 in set order
+    assert set(adsl.loc[adsl["ARM"] == "control", "USUBJID"]) == {f"C-{i:03d}" for i in range(1, 13)}
+    assert not set(POOL_IDS) & set(adsl["USUBJID"])
     assert (adsl["STUDYID"] == "NCT00000000").all()
     adtte = pd.read_parquet(out / "analysis" / "adtte.parquet")
     assert list(adtte["PARAMCD"].unique()) == ["DTHD60"] and len(adtte) == 16
@@ -133,7 +147,7 @@ def test_adam_datasets(out):
     assert set(adlb["PARAMCD"]) == {"CRP", "DDIMER"} and adlb["ADY"].min() == -1
     assert set(adlb["AVALU"]) == {"mg/L", "µg/L FEU"}
     adae = pd.read_parquet(out / "analysis" / "adae.parquet")
-    assert adae[["USUBJID", "AETERM", "ASTDY"]].values.tolist() == [["@T1", "Hypokalaemia", 2.3]]
+    assert adae[["USUBJID", "AETERM", "ASTDY"]].values.tolist() == [["T-001", "Hypokalaemia", 2.3]]
     for name in ("adsl", "adtte", "adlb", "adae", "trajectories_support", "trajectories_events"):
         frame = pd.read_parquet(out / "analysis" / f"{name}.parquet")
         dates = [c for c in frame.columns if pd.api.types.is_datetime64_any_dtype(frame[c])]
@@ -155,7 +169,7 @@ def test_adae_comes_from_the_safety_room_when_it_has_per_event_rows(tmp_path, mo
 
     path = write_report(make_run(safety=WithEvents()), tmp_path / "r")["analysis/adae.parquet"]
     adae = pd.read_parquet(path)
-    assert adae["USUBJID"].tolist() == [TRIAL_IDS[0], TRIAL_IDS[1]]  # by set
+    assert adae["USUBJID"].tolist() == ["T-001", "T-002"]  # by set (TRIAL_IDS[0], TRIAL_IDS[1], pseudonymised)
     assert adae["AEBODSYS"].tolist() == ["Blood and lymphatic system disorders", "Psychiatric disorders"]
     assert adae["AESER"].tolist() == ["Y", "N"] and adae["INFRELFL"].tolist() == ["N", "Y"]
     assert adae["AETOXGR"].isna().tolist() == [True, False] and "onset_dttm" not in adae.columns

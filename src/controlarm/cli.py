@@ -100,14 +100,56 @@ def validate(
             out.print(f"  {step.group}: excluded {n} ({reason})", highlight=False)
 
 
-def _run_and_report(study, out_dir: Path, quiet: bool) -> dict:
-    from .pipeline import run_study
+def _run_and_report(study, out_dir: Path, quiet: bool, lock: Optional[dict] = None) -> dict:
+    """Run and write the report. With ``lock`` (the manifest's lock record plus the lock file's
+    content under ``"_lock"``), the record goes into manifest.json and the run's matched sets are
+    compared with the locked ones; ``"_matches"`` in the returned dict tells the outcome.
+    """
+    import dataclasses
+
+    from .pipeline import locked_sets, run_study
     from .report import write_report
 
     progress = _progress(quiet)
     run = run_study(study, progress=progress)
+    matches = None
+    if lock is not None:
+        record = {k: v for k, v in lock.items() if k != "_lock"}
+        if "_lock" in lock:
+            matches = locked_sets(run.matched) == lock["_lock"]["matched_sets"]
+            record["matched_sets_equal_locked"] = matches
+        run = dataclasses.replace(run, provenance={**run.provenance, "lock": record})
     progress("writing the report")
-    return write_report(run, out_dir)
+    paths = write_report(run, out_dir)
+    return {**paths, "_matches": matches}
+
+
+@app.command()
+def lock(
+    study_file: Path = typer.Argument(..., help="The study file (TOML)."),
+    lock_file: Optional[Path] = typer.Option(None, "--out", "-o",
+                                             help="Lock file to write (default: STUDY.lock.json beside the study)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress messages."),
+) -> None:
+    """Run the outcome-blind design stage and lock the plan: spec hash, input hashes, cohort, matched sets, balance."""
+    from .pipeline import design_study, lock_dict, lock_path
+    from .report import dumps_json
+
+    try:
+        study = _load(study_file)
+        design = design_study(study, progress=_progress(quiet))
+    except ControlarmError as exc:
+        _fail(exc)
+    target = lock_file or lock_path(study_file)
+    data = dumps_json(lock_dict(study, design)).encode("utf-8")
+    from .report._write import _write_bytes
+
+    tmp = target.with_name(f".{target.name}.partial")
+    _write_bytes(tmp, data)
+    tmp.replace(target)  # atomic: an old lock is never half-overwritten
+    n_sets = len({r[0] for r in json.loads(data)["matched_sets"]})
+    out.print(f"locked {study_file} (spec hash {study.spec_hash[:12]}, {n_sets} matched sets) in {target}",
+              highlight=False)
 
 
 @app.command()
@@ -115,15 +157,39 @@ def run(
     study_file: Path = typer.Argument(..., help="The study file (TOML)."),
     out_dir: Path = typer.Option(Path("controlarm-report"), "--out", "-o", help="Output folder."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress messages."),
+    lock_file: Optional[Path] = typer.Option(None, "--lock",
+                                             help="Lock file to check (default: STUDY.lock.json beside the study)."),
+    unlock: Optional[str] = typer.Option(None, "--unlock", help="Run a spec that no longer matches its lock; "
+                                         "the reason is recorded in manifest.json."),
+    listings: bool = typer.Option(False, "--listings", help="Keep the real patient ids in matched_sets.csv, "
+                                  "analysis/ and a listing in the page (default: pseudonyms T-001, C-001)."),
 ) -> None:
     """Run the whole chain on a study and write the report folder."""
+    from .pipeline import check_lock, lock_path, read_lock
+
     try:
         study = _load(study_file)
-        paths = _run_and_report(study, out_dir, quiet)
+        target = lock_file or lock_path(study_file)
+        if lock_file is not None and not target.is_file():
+            raise ControlarmError(f"{target}: lock file not found. Fix: write it with `controlarm lock {study_file}`, "
+                                  "or leave out --lock.")
+        locked = read_lock(target) if target.is_file() else None
+        record = check_lock(study, locked, target, unlock)
+        if locked is not None:
+            record["_lock"] = locked
+        if listings:
+            study = study.model_copy(update={"report": study.report.model_copy(update={"listings": True})})
+        paths = _run_and_report(study, out_dir, quiet, lock=record)
     except ControlarmError as exc:
         _fail(exc)
     out.print(f"report: {paths['index.html']}")
     out.print(f"results: {paths['results.json']}")
+    if paths["_matches"] is False and record["status"] == "locked":  # an unlocked plan may match otherwise
+        err.print(f"[bold red]check failed:[/] the matched sets of this run differ from those locked in {target} "
+                  "(the data changed since the plan was locked). The analysis ran and the report records "
+                  "matched_sets_equal_locked = false in manifest.json. Fix: find what changed in the data, "
+                  "or lock again before any outcome is read.", highlight=False)
+        raise typer.Exit(code=1)
 
 
 @app.command()

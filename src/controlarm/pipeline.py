@@ -89,6 +89,7 @@ def design_study(study, *, progress: Callable[[str], None] = _noop):
     design["treated"] = (design["group"] == "trial").astype(int)
     if design["treated"].sum() == 0:
         raise InputError("No trial patient has every matching covariate. Fix: check [matching] covariates and the data.")
+    _check_ratio(m, int(design["treated"].sum()), int((design["treated"] == 0).sum()))
     result = match(
         design, treatment="treated", covariates=m.covariates, ratio=m.ratio, method=m.method,
         distance=m.distance, exact=m.exact, caliper=m.caliper, caliper_units=m.caliper_units,
@@ -105,6 +106,13 @@ def design_study(study, *, progress: Callable[[str], None] = _noop):
     n_c = int(len(design) - n_t)
     n_sets = int(matched.loc[matched["role"] == "treated", "set_id"].nunique())
     n_ctrl = int((matched["role"] == "control").sum())
+    if n_sets == 0:
+        restrictions = ", ".join(f"matching.{k} = {getattr(m, k)!r}" for k in ("caliper", "exact", "covariate_calipers")
+                                 if getattr(m, k)) or "the matching restrictions"
+        raise InputError(
+            f"No trial patient has a control within {restrictions}: 0 of {n_t} trial patients matched from "
+            f"{n_c} pool candidates. Fix: widen matching.caliper (or drop it), relax matching.exact and "
+            f"matching.covariate_calipers, or check the pool's covariates.")
     flow = flow.then(FlowStep(stage="matching", group="trial", n_in=n_t,
                               excluded=_nonzero(("no control within the restrictions", n_t - n_sets))))
     flow = flow.then(FlowStep(stage="matching", group="pool", n_in=n_c,
@@ -251,6 +259,17 @@ def run_study(study, *, progress: Callable[[str], None] = _noop) -> StudyRun:
         trajectories=trajectories,
         safety=safety,
     )
+
+
+def _check_ratio(m, n_treated: int, n_pool: int) -> None:
+    """A fixed k:1 design without replacement needs k controls per treated patient in the pool."""
+    if m.replace or m.max_controls is not None or m.ratio * n_treated <= n_pool:
+        return
+    raise InputError(
+        f"matching.ratio = {m.ratio} asks for {m.ratio * n_treated} distinct controls ({n_treated} trial patients "
+        f"x {m.ratio}), but only {n_pool} pool candidates have every matching covariate. Fix: lower "
+        f"matching.ratio to at most {max(n_pool // max(n_treated, 1), 1)}, set matching.replace = true, or use a "
+        "variable ratio (matching.min_controls / max_controls).")
 
 
 def _nonzero(*pairs: tuple[str, int]) -> tuple[tuple[str, int], ...]:

@@ -4,8 +4,9 @@ The datasets follow the shape of CDISC ADaM (one row per subject in ADSL; one ro
 parameter in the BDS datasets ADTTE and ADLB; one row per event in ADAE) with ADaM variable names
 where one fits. They are *ADaM-shaped*, not submission-conformant: covariates keep their study-file
 names, and every time is in days from the patient's index (day 0, the index day itself, exists;
-SDTM's "no day 0" rule is not applied). No calendar date is exported. Patient ids are the data
-team's pseudonymous ids, as in ``matched_sets.csv``.
+SDTM's "no day 0" rule is not applied). No calendar date is exported. Patient ids are built here
+from the run; ``saved_inputs`` replaces them by pseudonyms (``T-001``, ``C-001``) unless
+``report.listings`` is on, as in ``matched_sets.csv``.
 
 Besides the four datasets, the folder keeps the figures' trajectories (``trajectories_support``,
 ``trajectories_events``), so that ``controlarm report`` can redraw every figure without the source

