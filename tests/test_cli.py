@@ -109,3 +109,17 @@ def test_match_command_is_mounted(tmp_path):
     bad = cli("match", str(tmp_path / "lalonde.csv"), "--id", "id", "--treatment", "treat",
               "--covariates", "nope", "--out", str(out))
     assert bad.returncode == 2 and "nope" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_audit_and_plan_commands_are_mounted():
+    """The seed study's day-28 counts (8 treated, 1:3, 0 vs 5 deaths): the published p = 0.025 is
+    McNemar without continuity correction on pseudo-pairs (chi2 = 5, p = 0.02535)."""
+    res = cli("audit", "--treated", "8", "--ratio", "3", "--treated-events", "0", "--control-events", "5",
+              "--published-p", "0.025", "--json")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert "mcnemar_pseudo_pairs" in json.dumps(out)
+    plan = cli("plan", "--help")
+    assert plan.returncode == 0 and "--p-control" in plan.stdout
+    bad = cli("audit", "--treated", "8", "--ratio", "3", "--treated-events", "0", "--control-events", "99")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr

@@ -239,6 +239,11 @@ def _register_match() -> None:
     from .matching._command import match_command
 
     app.command("match", help="Match a plain table (CSV/Parquet): one row per patient, a treatment column.")(match_command)
+    from .audit._command import audit_command
+    from .plan._command import plan_command
+
+    app.command("audit", help="Audit a published matched study from its counts: matched-set p-values over every allocation.")(audit_command)
+    app.command("plan", help="Sample size for the confirmatory randomised trial, by endpoint.")(plan_command)
 
 
 _register_match()

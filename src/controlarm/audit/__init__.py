@@ -1,0 +1,11 @@
+"""The audit room: audit a published matched study from its aggregate numbers.
+
+``audit_matched_binary`` enumerates (or samples) every allocation of events to matched sets
+consistent with the published counts, runs the analysis room's matched-set tests on each, and
+finds which common test reproduces the published p-value.
+"""
+
+from ._audit import COMMON_TESTS, MATCHED_TESTS, audit_matched_binary
+from ._result import AuditResult
+
+__all__ = ["audit_matched_binary", "AuditResult", "MATCHED_TESTS", "COMMON_TESTS"]

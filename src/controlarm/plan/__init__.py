@@ -1,0 +1,33 @@
+"""The plan room: sample size and power curves for the confirmatory randomised trial.
+
+One function per endpoint (binary mortality, time to death, free days, a continuous marker), all
+returning a ``SampleSize``; simulations are seeded and vectorised and report their Monte Carlo
+error; ``power_curve`` gives figure data and ``plot_power_curves`` draws it (matplotlib lazily).
+"""
+
+from ._binary import plan_binary, power_binary, simulate_power_binary
+from ._continuous import plan_continuous, power_ttest, simulate_power_ttest
+from ._curves import plot_power_curves, power_curve
+from ._free_days import plan_free_days, simulate_power_free_days, treated_distribution
+from ._result import SampleSize, TrialPlan
+from ._survival import event_probability, plan_survival, schoenfeld_events, simulate_power_survival
+
+__all__ = [
+    "SampleSize",
+    "TrialPlan",
+    "plan_binary",
+    "plan_survival",
+    "plan_free_days",
+    "plan_continuous",
+    "power_binary",
+    "power_ttest",
+    "schoenfeld_events",
+    "event_probability",
+    "treated_distribution",
+    "simulate_power_binary",
+    "simulate_power_survival",
+    "simulate_power_free_days",
+    "simulate_power_ttest",
+    "power_curve",
+    "plot_power_curves",
+]
