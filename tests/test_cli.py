@@ -123,3 +123,11 @@ def test_audit_and_plan_commands_are_mounted():
     assert plan.returncode == 0 and "--p-control" in plan.stdout
     bad = cli("audit", "--treated", "8", "--ratio", "3", "--treated-events", "0", "--control-events", "99")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_error_text_keeps_square_brackets(tiny):
+    """Messages name study-file sections like [index]; rich markup must not swallow them."""
+    tiny.write_text(tiny.read_text().replace('product = "MSC"', 'product = "XYZ"'))
+    res = cli("run", str(tiny), "--out", str(tiny.parent / "out"))
+    assert res.returncode == 2
+    assert "no trial patient received product 'XYZ'" in res.stderr and "[index]" in res.stderr

@@ -14,6 +14,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from .errors import ControlarmError
 
@@ -28,7 +29,9 @@ err = Console(stderr=True, soft_wrap=True)
 
 
 def _fail(exc: ControlarmError) -> None:
-    err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+    # The message is printed as plain text: rich markup would swallow "[index]" or "[matching]".
+    err.print("[bold red]error:[/] ", end="", markup=True, highlight=False)
+    err.print(str(exc), markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(code=2)
 
 
@@ -91,13 +94,13 @@ def validate(
     if as_json:
         print(json.dumps(summary, indent=2, sort_keys=True))
         return
-    out.print(f"[green]ok[/] {study_file}: spec and data pass every check (spec hash {study.spec_hash[:12]})")
+    out.print(f"[green]ok[/] {escape(str(study_file))}: spec and data pass every check (spec hash {study.spec_hash[:12]})")
     for w in quality.warnings:
-        out.print(f"[yellow]warning:[/] {w}", highlight=False)
+        out.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
     out.print(f"eligible: {cohort.n_trial} trial patients, {cohort.n_pool} pool candidates")
     for step in cohort.flow.steps:
         for reason, n in step.excluded:
-            out.print(f"  {step.group}: excluded {n} ({reason})", highlight=False)
+            out.print(f"  {step.group}: excluded {n} ({escape(reason)})", highlight=False)
 
 
 def _run_and_report(study, out_dir: Path, quiet: bool, lock: Optional[dict] = None) -> dict:
