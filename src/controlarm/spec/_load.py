@@ -41,7 +41,14 @@ def load_study(path: str | Path) -> Study:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: study file not found. Fix: check the path, or write a template with `controlarm init {path}`.")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: is not UTF-8 encoded (byte {exc.start + 1}). Fix: save the study file as "
+                         "UTF-8.") from None
+    if not text.strip():
+        raise InputError(f"{path}: the study file is empty. Fix: write one with `controlarm init {path}` and "
+                         "edit it.")
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -78,7 +85,10 @@ def _describe(err: dict[str, Any], source: str, text: str) -> str:
     msg = re.sub(r"^Value error, ", "", msg)
     got = "" if isinstance(received, dict) else f"; got {received!r}"
     target = f"`{dotted}`" if dotted else "the study"
-    return f"{where}: {target}: {msg}{got}."
+    if "Fix:" in msg:
+        return f"{where}: {target}: {msg}{got}."
+    fix = f"change `{dotted}` to meet this rule" if dotted else "change the study file to meet this rule"
+    return f"{where}: {target}: {msg}{got}. Fix: {fix} (see `controlarm init` for an example)."
 
 
 def _dotted(keys: list[str]) -> str:

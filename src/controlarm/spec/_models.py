@@ -213,6 +213,21 @@ class LabOutcome(_Section):
     window_days: float = Field(default=1, gt=0, le=14)
     unit: str = ""
 
+    @model_validator(mode="after")
+    def _unit_is_the_harmonised_one(self) -> "LabOutcome":
+        # Values arrive harmonised (sources room); the unit only labels them, so it must be that unit.
+        from ..sources._units import harmonised_unit
+
+        have = harmonised_unit(self.category)
+
+        def norm(u: str) -> str:
+            return u.replace("µ", "u").replace("μ", "u").replace(" FEU", "").replace("ng/mL", "ug/L").strip().lower()
+
+        if self.unit.strip() and have and norm(self.unit) != norm(have):
+            raise ValueError(f"unit {self.unit!r} differs from the unit {self.category} is harmonised to "
+                             f"({have!r}). Fix: set unit = {have!r}")
+        return self
+
 
 class OutcomesSection(_Section):
     """Endpoints relative to each patient's index (definitions: ``controlarm.outcomes``).
