@@ -112,7 +112,8 @@ def test_free_days_simulation_equals_scipy_mann_whitney():
     _, p1 = treated_distribution(s, p0, odds_ratio=2.0)
     n, reps, seed = 30, 300, 11
     power, se = simulate_power_free_days(n, p0, p1, n_sims=reps, seed=seed)
-    g = np.random.default_rng(seed)
+    # one chunk (reps < CHUNK): its stream is child 0 of SeedSequence(seed)
+    g = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
     cc, ct = g.multinomial(n, p0, size=reps), g.multinomial(n, p1, size=reps)
     rej = [stats.mannwhitneyu(np.repeat(s, b), np.repeat(s, a), method="asymptotic",
                               use_continuity=False).pvalue < 0.05 for a, b in zip(cc, ct)]
@@ -178,3 +179,57 @@ def test_seeded_and_json_ready():
 def test_input_errors(call, match):
     with pytest.raises(InputError, match=match):
         call()
+
+
+# --------------------------------------------------------------------------- parallel engine
+def test_simulation_identical_with_one_and_two_workers():
+    """Fixed chunks and SeedSequence.spawn per chunk: the worker count cannot change a bit."""
+    from controlarm.plan import simulate_power_binary, simulate_power_survival, simulate_power_ttest
+
+    p0, p1 = _pmfs(2.0)
+    cases = [
+        lambda w: simulate_power_free_days(40, p0, p1, n_sims=2500, seed=3, workers=w),
+        lambda w: simulate_power_binary(60, 0.3, 0.15, n_sims=2500, seed=3, workers=w),
+        lambda w: simulate_power_ttest(20, 0.5, 1.0, n_sims=2500, seed=3, workers=w),
+        lambda w: simulate_power_survival(40, 0.02, 0.5, follow_up=60, n_sims=2500, seed=3,
+                                          workers=w),
+    ]
+    for case in cases:
+        one, two = case(1), case(2)
+        assert one == two
+        assert 0 < one[0] < 1 and one[1] == pytest.approx(math.sqrt(one[0] * (1 - one[0]) / 2500))
+    plan1 = plan_free_days(FREE_DAYS, odds_ratio=2.0, n_sims=2500, seed=1, workers=1)
+    plan2 = plan_free_days(FREE_DAYS, odds_ratio=2.0, n_sims=2500, seed=1, workers=2)
+    assert plan1.to_dict() == plan2.to_dict()
+
+
+def test_chunks_are_the_documented_streams():
+    """Power over 2 chunks = rejections of chunk 0 (1000 trials) + chunk 1 (500), each from
+    its own SeedSequence child, counted by scipy's Mann-Whitney."""
+    from controlarm.plan._simulate import CHUNK
+
+    s = np.unique(FREE_DAYS)
+    p0, p1 = _pmfs(2.0)
+    n = 12
+    power, _ = simulate_power_free_days(n, p0, p1, n_sims=CHUNK + 500, seed=4)
+    rej = 0
+    for child, size in zip(np.random.SeedSequence(4).spawn(2), (CHUNK, 500)):
+        g = np.random.default_rng(child)
+        cc, ct = g.multinomial(n, p0, size=size), g.multinomial(n, p1, size=size)
+        rej += sum(stats.mannwhitneyu(np.repeat(s, b), np.repeat(s, a), method="asymptotic",
+                                      use_continuity=False).pvalue < 0.05 for a, b in zip(cc, ct))
+    assert power == rej / (CHUNK + 500)
+
+
+def test_vectorised_logrank_equals_compute_logrank_with_ties():
+    from controlarm.analysis import compute_logrank
+    from controlarm.plan import logrank_z
+
+    g = np.random.default_rng(3)
+    group = np.r_[np.zeros(15), np.ones(12)]
+    times = g.exponential(1, (100, group.size)) / np.where(group == 1, 0.5, 1.0)
+    fu = np.where(g.random((100, group.size)) < 0.5, 1.0, 2.0)
+    t, ev = np.round(np.minimum(times, fu), 1), times <= fu  # rounding makes tied deaths
+    p = 2 * stats.norm.sf(np.abs(logrank_z(t, ev, group)))
+    ref = np.array([compute_logrank(t[i], ev[i], group).p_value for i in range(100)], float)
+    np.testing.assert_allclose(p, ref, rtol=1e-10)

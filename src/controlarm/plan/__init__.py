@@ -2,7 +2,8 @@
 
 One function per endpoint (binary mortality, time to death, free days, a continuous marker), all
 returning a ``SampleSize``; simulations are seeded and vectorised and report their Monte Carlo
-error; ``power_curve`` gives figure data and ``plot_power_curves`` draws it (matplotlib lazily).
+error, in fixed seeded chunks run across processes with results independent of the worker
+count; ``power_curve`` gives figure data and ``plot_power_curves`` draws it (matplotlib lazily).
 """
 
 from ._binary import plan_binary, power_binary, simulate_power_binary
@@ -10,7 +11,14 @@ from ._continuous import plan_continuous, power_ttest, simulate_power_ttest
 from ._curves import plot_power_curves, power_curve
 from ._free_days import plan_free_days, simulate_power_free_days, treated_distribution
 from ._result import SampleSize, TrialPlan
-from ._survival import event_probability, plan_survival, schoenfeld_events, simulate_power_survival
+from ._simulate import CHUNK, simulate_rejections
+from ._survival import (
+    event_probability,
+    logrank_z,
+    plan_survival,
+    schoenfeld_events,
+    simulate_power_survival,
+)
 
 __all__ = [
     "SampleSize",
@@ -30,4 +38,7 @@ __all__ = [
     "simulate_power_ttest",
     "power_curve",
     "plot_power_curves",
+    "logrank_z",
+    "simulate_rejections",
+    "CHUNK",
 ]

@@ -14,7 +14,8 @@ import numpy as np
 from scipy import stats
 
 from ..errors import InputError
-from ._common import check_design, inflate, mc_se, rng, split, z_values
+from ._common import check_design, inflate, split, z_values
+from ._simulate import simulate_rejections
 from ._result import SampleSize
 
 __all__ = ["plan_binary", "power_binary", "simulate_power_binary", "REF_FLEISS", "REF_FTU"]
@@ -57,15 +58,11 @@ def power_binary(n_control: float, p_control: float, p_treated: float, *, alpha:
                                 / sd1))
 
 
-def simulate_power_binary(n_control: int, p_control: float, p_treated: float, *,
-                          alpha: float = 0.05, allocation: float = 1.0, correction: bool = False,
-                          n_sims: int = 10_000, seed: int = 0) -> tuple[float, float]:
-    """Simulated power of Pearson's chi-squared test (Yates-corrected if ``correction``):
-    ``n_sims`` seeded trials drawn at once; returns ``(power, Monte Carlo SE)``."""
-    g = rng(seed)
-    n_t = split(n_control, allocation)
-    x_c = g.binomial(n_control, p_control, n_sims).astype(float)
-    x_t = g.binomial(n_t, p_treated, n_sims).astype(float)
+def _kernel_binary(g: np.random.Generator, size: int, n_control: int, n_t: int, p_control: float,
+                   p_treated: float, alpha: float, correction: bool) -> int:
+    """Rejections of Pearson's chi-squared test among ``size`` trials (vectorised)."""
+    x_c = g.binomial(n_control, p_control, size).astype(float)
+    x_t = g.binomial(n_t, p_treated, size).astype(float)
     n = n_control + n_t
     pbar = (x_c + x_t) / n
     var = pbar * (1 - pbar) * (1 / n_control + 1 / n_t)
@@ -74,14 +71,25 @@ def simulate_power_binary(n_control: int, p_control: float, p_treated: float, *,
         diff = np.maximum(diff - 0.5 * (1 / n_control + 1 / n_t), 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         chi2 = np.where(var > 0, diff**2 / var, 0.0)
-    rej = stats.chi2.sf(chi2, 1) < alpha
-    p = float(rej.mean())
-    return p, mc_se(p, n_sims)
+    return int((stats.chi2.sf(chi2, 1) < alpha).sum())
+
+
+def simulate_power_binary(n_control: int, p_control: float, p_treated: float, *,
+                          alpha: float = 0.05, allocation: float = 1.0, correction: bool = False,
+                          n_sims: int = 10_000, seed: int = 0, workers: int | None = 1,
+                          pool=None) -> tuple[float, float]:
+    """Simulated power of Pearson's chi-squared test (Yates-corrected if ``correction``) over
+    ``n_sims`` seeded trials (chunked and parallel, see ``_simulate``); returns ``(power, Monte
+    Carlo SE)``."""
+    n_t = split(n_control, allocation)
+    return simulate_rejections(_kernel_binary, (int(n_control), n_t, p_control, p_treated, alpha,
+                                                correction), n_sims, seed, workers=workers,
+                               pool=pool)
 
 
 def plan_binary(p_control: float, p_treated: float, *, alpha: float = 0.05, power: float = 0.8,
                 allocation: float = 1.0, dropout: float = 0.0, correction: bool = False,
-                n_sims: int = 10_000, seed: int = 0) -> SampleSize:
+                n_sims: int = 10_000, seed: int = 0, workers: int | None = 1) -> SampleSize:
     """Patients per arm to detect ``p_control`` vs ``p_treated`` with a two-sided test.
 
     Parameters
@@ -99,6 +107,9 @@ def plan_binary(p_control: float, p_treated: float, *, alpha: float = 0.05, powe
         Fleiss-Tytun-Ury continuity correction (matching a Yates-corrected chi-squared test).
     n_sims, seed : int
         Simulated trials at the computed size, and their seed.
+    workers : int or None
+        Processes for the simulation (1: this process; 0 or None: every core). The result does
+        not depend on it.
 
     Returns
     -------
@@ -135,7 +146,8 @@ def plan_binary(p_control: float, p_treated: float, *, alpha: float = 0.05, powe
     n_c = int(math.ceil(n - 1e-9))
     n_t = split(n_c, r)
     sim, se = simulate_power_binary(n_c, p_control, p_treated, alpha=alpha, allocation=r,
-                                    correction=correction, n_sims=n_sims, seed=seed)
+                                    correction=correction, n_sims=n_sims, seed=seed,
+                                    workers=workers)
     return SampleSize(
         endpoint="binary mortality", method="Fleiss" + (" with Fleiss-Tytun-Ury correction"
                                                          if correction else ""),

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from scipy import stats
 
 from ..errors import InputError
-from ._common import check_design, inflate, mc_se, rng, smallest_n, split
+from ._common import check_design, inflate, smallest_n, split
+from ._simulate import simulate_rejections
 from ._result import SampleSize
 
 __all__ = ["plan_continuous", "power_ttest", "simulate_power_ttest", "REF_TTEST"]
@@ -31,22 +33,27 @@ def power_ttest(n_control: int, difference: float, sd: float, *, alpha: float = 
     return float(stats.nct.sf(tc, df, nc) + stats.nct.cdf(-tc, df, nc))
 
 
+def _kernel_ttest(g: np.random.Generator, size: int, n_control: int, n_t: int, difference: float,
+                  sd: float, alpha: float) -> int:
+    xc = g.normal(0.0, sd, (size, n_control))
+    xt = g.normal(difference, sd, (size, n_t))
+    return int((stats.ttest_ind(xt, xc, axis=1).pvalue < alpha).sum())
+
+
 def simulate_power_ttest(n_control: int, difference: float, sd: float, *, alpha: float = 0.05,
-                         allocation: float = 1.0, n_sims: int = 10_000,
-                         seed: int = 0) -> tuple[float, float]:
-    """Simulated power of the Student t-test on normal data (vectorised over trials)."""
-    g = rng(seed)
+                         allocation: float = 1.0, n_sims: int = 10_000, seed: int = 0,
+                         workers: int | None = 1, pool=None) -> tuple[float, float]:
+    """Simulated power of the Student t-test on normal data (vectorised over trials, chunked and
+    parallel, see ``_simulate``)."""
     n_t = split(n_control, allocation)
-    xc = g.normal(0.0, sd, (n_sims, n_control))
-    xt = g.normal(difference, sd, (n_sims, n_t))
-    p = stats.ttest_ind(xt, xc, axis=1).pvalue
-    power = float((p < alpha).mean())
-    return power, mc_se(power, n_sims)
+    return simulate_rejections(_kernel_ttest, (int(n_control), n_t, difference, sd, alpha),
+                               n_sims, seed, workers=workers, pool=pool)
 
 
 def plan_continuous(difference: float, sd: float, *, alpha: float = 0.05, power: float = 0.8,
                     allocation: float = 1.0, dropout: float = 0.0, n_sims: int = 10_000,
-                    seed: int = 0, endpoint: str = "day-7 log D-dimer") -> SampleSize:
+                    seed: int = 0, endpoint: str = "day-7 log D-dimer",
+                    workers: int | None = 1) -> SampleSize:
     """Patients per arm for a difference in means compared by the two-sample t-test.
 
     Parameters
@@ -79,7 +86,7 @@ def plan_continuous(difference: float, sd: float, *, alpha: float = 0.05, power:
                      2, int(math.ceil(n_normal)) + 10)
     n_t = split(n_c, r)
     sim, se = simulate_power_ttest(n_c, difference, sd, alpha=alpha, allocation=r,
-                                   n_sims=n_sims, seed=seed)
+                                   n_sims=n_sims, seed=seed, workers=workers)
     return SampleSize(
         endpoint=endpoint, method="noncentral t (exact power)", test="Student t-test",
         n_control=n_c, n_treated=n_t, n_control_enrolled=inflate(n_c, dropout),

@@ -9,6 +9,7 @@ import pandas as pd
 from ..errors import InputError
 from ._binary import power_binary, simulate_power_binary
 from ._continuous import power_ttest, simulate_power_ttest
+from ._simulate import executor
 from ._free_days import _align, _control_pmf, simulate_power_free_days, treated_distribution
 from ._survival import simulate_power_survival
 
@@ -17,14 +18,21 @@ __all__ = ["power_curve", "plot_power_curves"]
 
 def power_curve(endpoint: str, n_control: Sequence[int], *, alpha: float = 0.05,
                 allocation: float = 1.0, n_sims: int = 2000, seed: int = 0,
-                **effect) -> pd.DataFrame:
+                workers: int | None = 1, **effect) -> pd.DataFrame:
     """Power at each control-arm size, analytic (when a formula exists) and simulated.
 
     ``endpoint`` is ``"binary"`` (``p_control``, ``p_treated``), ``"survival"``
     (``hazard_ratio``, ``hazard_control``, ``follow_up``), ``"free_days"``
     (``control_values`` and ``odds_ratio`` or ``shift``) or ``"continuous"`` (``difference``,
     ``sd``). Returns columns ``endpoint, n_control, power_analytic, power_simulated, mc_se``.
+    Every size uses the same seed (common random numbers: a smoother curve); ``workers``
+    processes share the simulation without changing its result.
     """
+    with executor(workers) as pool:
+        return _power_curve(endpoint, n_control, alpha, allocation, n_sims, seed, pool, effect)
+
+
+def _power_curve(endpoint, n_control, alpha, allocation, n_sims, seed, pool, effect):
     rows = []
     for n in (int(v) for v in n_control):
         if endpoint == "binary":
@@ -32,12 +40,13 @@ def power_curve(endpoint: str, n_control: Sequence[int], *, alpha: float = 0.05,
                               allocation=allocation)
             ps, se = simulate_power_binary(n, effect["p_control"], effect["p_treated"],
                                            alpha=alpha, allocation=allocation, n_sims=n_sims,
-                                           seed=seed)
+                                           seed=seed, pool=pool)
         elif endpoint == "continuous":
             pa = power_ttest(n, effect["difference"], effect["sd"], alpha=alpha,
                              allocation=allocation)
             ps, se = simulate_power_ttest(n, effect["difference"], effect["sd"], alpha=alpha,
-                                          allocation=allocation, n_sims=n_sims, seed=seed)
+                                          allocation=allocation, n_sims=n_sims, seed=seed,
+                                          pool=pool)
         elif endpoint == "free_days":
             s, p0 = _control_pmf(effect["control_values"])
             s1, p1 = treated_distribution(s, p0, odds_ratio=effect.get("odds_ratio"),
@@ -45,12 +54,13 @@ def power_curve(endpoint: str, n_control: Sequence[int], *, alpha: float = 0.05,
             _, pc, pt = _align(s, p0, s1, p1)
             pa = None
             ps, se = simulate_power_free_days(n, pc, pt, alpha=alpha, allocation=allocation,
-                                              n_sims=n_sims, seed=seed)
+                                              n_sims=n_sims, seed=seed, pool=pool)
         elif endpoint == "survival":
             pa = None
             ps, se = simulate_power_survival(n, effect["hazard_control"], effect["hazard_ratio"],
                                              follow_up=effect["follow_up"], alpha=alpha,
-                                             allocation=allocation, n_sims=n_sims, seed=seed)
+                                             allocation=allocation, n_sims=n_sims, seed=seed,
+                                             pool=pool)
         else:
             raise InputError("endpoint must be binary, survival, free_days or continuous; got "
                              f"{endpoint!r}")

@@ -17,7 +17,8 @@ import numpy as np
 from scipy import stats
 
 from ..errors import InputError
-from ._common import check_design, inflate, mc_se, rng, smallest_n, split, z_values
+from ._common import check_design, inflate, smallest_n, split, z_values
+from ._simulate import executor, simulate_rejections
 from ._result import SampleSize
 
 __all__ = ["plan_free_days", "treated_distribution", "simulate_power_free_days",
@@ -90,16 +91,11 @@ def noether_n_control(p_c: np.ndarray, p_t: np.ndarray, *, alpha: float, power: 
     return n_total * frac_c, prob
 
 
-def simulate_power_free_days(n_control: int, p_c: np.ndarray, p_t: np.ndarray, *,
-                             alpha: float = 0.05, allocation: float = 1.0,
-                             n_sims: int = 10_000, seed: int = 0) -> tuple[float, float]:
-    """Simulated power of the two-sided Mann-Whitney test (normal approximation with the tie
-    correction, no continuity correction: ``scipy.stats.mannwhitneyu(method="asymptotic",
-    use_continuity=False)``) over ``n_sims`` trials drawn as multinomial count vectors."""
-    g = rng(seed)
-    n_t = split(n_control, allocation)
-    cc = g.multinomial(n_control, p_c, size=n_sims).astype(float)
-    ct = g.multinomial(n_t, p_t, size=n_sims).astype(float)
+def _kernel_free_days(g: np.random.Generator, size: int, n_control: int, n_t: int,
+                      p_c: np.ndarray, p_t: np.ndarray, alpha: float) -> int:
+    """Rejections of the Mann-Whitney test among ``size`` trials drawn as count vectors."""
+    cc = g.multinomial(n_control, p_c, size=size).astype(float)
+    ct = g.multinomial(n_t, p_t, size=size).astype(float)
     below_c = np.cumsum(cc, axis=1) - cc
     u = (ct * (below_c + cc / 2)).sum(axis=1)  # U of the treated arm
     tot = cc + ct
@@ -107,15 +103,30 @@ def simulate_power_free_days(n_control: int, p_c: np.ndarray, p_t: np.ndarray, *
     tie = (tot**3 - tot).sum(axis=1)
     var = n_control * n_t / 12 * ((n + 1) - tie / (n * (n - 1)))
     with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(var > 0, (u - n_control * n_t / 2) / np.sqrt(var), 0.0)
-    power = float((2 * stats.norm.sf(np.abs(z)) < alpha).mean())
-    return power, mc_se(power, n_sims)
+        z = np.where(var > 0, (u - n_control * n_t / 2) / np.sqrt(np.where(var > 0, var, 1.0)),
+                     0.0)
+    return int((2 * stats.norm.sf(np.abs(z)) < alpha).sum())
+
+
+def simulate_power_free_days(n_control: int, p_c: np.ndarray, p_t: np.ndarray, *,
+                             alpha: float = 0.05, allocation: float = 1.0,
+                             n_sims: int = 10_000, seed: int = 0, workers: int | None = 1,
+                             pool=None) -> tuple[float, float]:
+    """Simulated power of the two-sided Mann-Whitney test (normal approximation with the tie
+    correction, no continuity correction: ``scipy.stats.mannwhitneyu(method="asymptotic",
+    use_continuity=False)``) over ``n_sims`` trials drawn as multinomial count vectors, in
+    seeded chunks run in parallel (``_simulate``: identical for any number of workers)."""
+    n_t = split(n_control, allocation)
+    return simulate_rejections(_kernel_free_days, (int(n_control), n_t, np.asarray(p_c, float),
+                                                   np.asarray(p_t, float), alpha),
+                               n_sims, seed, workers=workers, pool=pool)
 
 
 def plan_free_days(control_values: Sequence[float], *, odds_ratio: float | None = None,
                    shift: float | None = None, alpha: float = 0.05, power: float = 0.8,
                    allocation: float = 1.0, dropout: float = 0.0, n_sims: int = 10_000,
-                   seed: int = 0, endpoint: str = "free days") -> SampleSize:
+                   seed: int = 0, endpoint: str = "free days",
+                   workers: int | None = 1) -> SampleSize:
     """Patients per arm for free days compared by the Wilcoxon-Mann-Whitney test, by simulation.
 
     Parameters
@@ -160,12 +171,13 @@ def plan_free_days(control_values: Sequence[float], *, odds_ratio: float | None 
         n_tot = 3 * (1 + r) ** 2 * (za + zb) ** 2 / (
             r * math.log(odds_ratio) ** 2 * (1 - float((pbar**3).sum())))
         effect["n_control_whitehead"] = n_tot / (1 + r)
-    sim = lambda n: simulate_power_free_days(n, pc, pt, alpha=alpha, allocation=r,  # noqa: E731
-                                             n_sims=n_sims, seed=seed)[0]
-    lo = max(2, int(n_noether / 2))
-    n_c = smallest_n(sim, power, lo, max(lo + 1, int(2 * n_noether) + 5))
-    pw, se = simulate_power_free_days(n_c, pc, pt, alpha=alpha, allocation=r, n_sims=n_sims,
-                                      seed=seed)
+    with executor(workers) as pool:
+        sim = lambda n: simulate_power_free_days(  # noqa: E731
+            n, pc, pt, alpha=alpha, allocation=r, n_sims=n_sims, seed=seed, pool=pool)[0]
+        lo = max(2, int(n_noether / 2))
+        n_c = smallest_n(sim, power, lo, max(lo + 1, int(2 * n_noether) + 5))
+        pw, se = simulate_power_free_days(n_c, pc, pt, alpha=alpha, allocation=r, n_sims=n_sims,
+                                          seed=seed, pool=pool)
     n_t = split(n_c, r)
     return SampleSize(
         endpoint=endpoint, method="simulation (bisection on simulated power)",
