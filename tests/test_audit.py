@@ -179,3 +179,26 @@ def test_result_renders_and_is_json_ready():
 def test_input_errors(args, kw, match):
     with pytest.raises(InputError, match=match):
         audit_matched_binary(*args, **kw)
+
+
+def test_compute_cmh_equals_statsmodels():
+    """R: mantelhaen.test(array(...), correct = FALSE / TRUE) == statsmodels test_null_odds."""
+    from statsmodels.stats.contingency_tables import StratifiedTable
+
+    from controlarm.audit import compute_cmh
+
+    rng = np.random.default_rng(7)
+    for _ in range(30):
+        k = rng.integers(1, 5, 8)
+        t = rng.integers(0, 2, 8)
+        c = rng.integers(0, k + 1)
+        tab = np.stack([np.stack([t, 1 - t], 1), np.stack([c, k - c], 1)], 1)
+        st = StratifiedTable(tab.transpose(1, 2, 0).astype(float))
+        for corr in (False, True):
+            ours = compute_cmh(tab, correction=corr)
+            if ours is None:
+                continue
+            delta = abs((tab[:, 0, 0] - tab[:, 0].sum(1) * tab[:, :, 0].sum(1) / tab.sum((1, 2))).sum())
+            ref = st.test_null_odds(correction=corr and delta >= 0.5).pvalue
+            assert ours == pytest.approx(ref, rel=1e-10)
+    assert compute_cmh(np.array([[[1, 0], [2, 0]]])) is None  # no informative table

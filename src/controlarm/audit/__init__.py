@@ -5,7 +5,7 @@ consistent with the published counts, runs the analysis room's matched-set tests
 finds which common test reproduces the published p-value.
 """
 
-from ._audit import COMMON_TESTS, MATCHED_TESTS, audit_matched_binary
+from ._audit import COMMON_TESTS, MATCHED_TESTS, audit_matched_binary, compute_cmh
 from ._result import AuditResult
 
-__all__ = ["audit_matched_binary", "AuditResult", "MATCHED_TESTS", "COMMON_TESTS"]
+__all__ = ["audit_matched_binary", "compute_cmh", "AuditResult", "MATCHED_TESTS", "COMMON_TESTS"]

@@ -5,10 +5,12 @@ The matched-set tests need to know how the events fall across the sets, which th
 say; this module computes them for every allocation consistent with the counts (or a seeded
 uniform sample of them), and finds which common test reproduces the published p-value.
 
-Own code only for the enumeration (``_allocations``) and the bookkeeping. Every test is the
-analysis room's: ``compute_exact_conditional``, the CMH parts behind ``mantel_haenszel``,
-``compute_logrank``, ``compute_mcnemar`` / ``compute_mcnemar_exact``, ``compute_rosenbaum_binary``
-with ``critical_gamma``, and ``compute_fragility``.
+Own code only for the enumeration (``_allocations``), the bookkeeping and the CMH p-value from
+an array of tables (``compute_cmh``, a public pure function, checked against statsmodels; the
+analysis room's ``mantel_haenszel`` works on an endpoint frame). Every other test is the analysis
+room's: ``compute_exact_conditional``, ``compute_logrank``, ``compute_mcnemar`` /
+``compute_mcnemar_exact``, ``compute_rosenbaum_binary`` with ``critical_gamma``, and
+``compute_fragility``.
 """
 
 from __future__ import annotations
@@ -29,12 +31,11 @@ from ..analysis import (
     compute_rosenbaum_binary,
     critical_gamma,
 )
-from ..analysis._binary import _cmh_parts
 from ..errors import InputError
 from ._allocations import Design, count_allocations, enumerate_allocations, sample_allocations
 from ._result import AuditResult
 
-__all__ = ["audit_matched_binary", "MATCHED_TESTS", "COMMON_TESTS"]
+__all__ = ["audit_matched_binary", "compute_cmh", "MATCHED_TESTS", "COMMON_TESTS"]
 
 #: Matched-set tests computed for every allocation (name -> description).
 MATCHED_TESTS = {
@@ -105,14 +106,29 @@ def _rows(cfg: np.ndarray):
     return event, group, set_id
 
 
-def _cmh(tables: np.ndarray, correction: bool) -> float | None:
-    delta, var = _cmh_parts(tables)
+def compute_cmh(tables: np.ndarray, *, correction: bool = False) -> float | None:
+    """Two-sided Cochran-Mantel-Haenszel p-value over 2x2 tables (shape ``(n_sets, 2, 2)``).
+
+    ``X2 = (|sum(a - E a)| - c)^2 / sum(Var a)`` with hypergeometric ``E a = r1 c1 / n`` and
+    ``Var a = r1 r2 c1 c2 / (n^2 (n - 1))``; ``c = 0.5`` with ``correction`` when
+    ``|sum(a - E a)| >= 0.5`` (R ``mantelhaen.test``), else 0. ``None`` when every table is
+    uninformative (variance 0). Equals statsmodels' ``StratifiedTable.test_null_odds`` (tests).
+
+    References
+    ----------
+    Mantel N, Haenszel W. J Natl Cancer Inst 1959;22:719-748. doi:10.1093/jnci/22.4.719
+    """
+    t = np.asarray(tables, dtype=float)
+    a, b, c, d = t[:, 0, 0], t[:, 0, 1], t[:, 1, 0], t[:, 1, 1]
+    n = a + b + c + d
+    r1, r2, c1, c2 = a + b, c + d, a + c, b + d
+    var = float(np.where(n > 1, r1 * r2 * c1 * c2 / (n**2 * np.maximum(n - 1, 1)), 0.0).sum())
     if var <= 0:
         return None
-    d = abs(delta)
-    if correction and d >= 0.5:
-        d -= 0.5
-    return float(stats.chi2.sf(d * d / var, 1))
+    delta = abs(float((a - r1 * c1 / np.where(n > 0, n, 1)).sum()))
+    if correction and delta >= 0.5:
+        delta -= 0.5
+    return float(stats.chi2.sf(delta * delta / var, 1))
 
 
 def _gamma(cfg: np.ndarray, alpha: float) -> float:
@@ -147,8 +163,8 @@ def _config_tests(cfg: np.ndarray, alpha: float) -> dict[str, float | None]:
     exact_mc, mid_mc = compute_mcnemar_exact(b_pp, c_pp)
     return {
         "exact_conditional": compute_exact_conditional(tab).p_two_sided,
-        "mantel_haenszel": _cmh(tab, False),
-        "mantel_haenszel_cc": _cmh(tab, True),
+        "mantel_haenszel": compute_cmh(tab),
+        "mantel_haenszel_cc": compute_cmh(tab, correction=True),
         "logrank_by_set": compute_logrank(time, event, group, set_id).p_value,
         "rosenbaum_gamma": _gamma(cfg, alpha),
         "mcnemar_pseudo_pairs": compute_mcnemar(b_pp, c_pp)[1],
