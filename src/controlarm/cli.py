@@ -247,6 +247,9 @@ def _register_match() -> None:
 
     app.command("audit", help="Audit a published matched study from its counts: matched-set p-values over every allocation.")(audit_command)
     app.command("plan", help="Sample size for the confirmatory randomised trial, by endpoint.")(plan_command)
+    from .synth._command import synth_command
+
+    app.command("synth", help="Write a synthetic CLIF warehouse of any size, a trial arm and a study file.")(synth_command)
 
 
 _register_match()
