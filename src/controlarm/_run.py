@@ -57,6 +57,13 @@ class StudyRun:
         The safety room's result (``to_dict()``, ``to_html()``), or None when not computed.
     provenance : dict
         Input file hashes, spec hash, seed, package versions, timings.
+    audit : dict or None
+        The audit room's study audit (``audit_study``): per binary outcome, the distribution of
+        matched-set p-values over every allocation consistent with the arm counts and where the
+        actual allocation sits. Aggregates only. None when not computed.
+    plan : dict or None
+        The plan room's plan of the confirmatory trial (``plan_trial``): its aggregate inputs,
+        settings, sample sizes per effect scenario and power curves. None when not computed.
     """
 
     study: "Study"
@@ -73,3 +80,5 @@ class StudyRun:
     provenance: dict[str, Any] = field(default_factory=dict)
     trajectories: dict[str, "pd.DataFrame"] = field(default_factory=dict)
     safety: Any = None
+    audit: dict[str, Any] | None = None
+    plan: dict[str, Any] | None = None

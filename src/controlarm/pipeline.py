@@ -241,6 +241,30 @@ def run_study(study, *, progress: Callable[[str], None] = _noop) -> StudyRun:
                       alpha=study.analysis.alpha, seed=study.study.seed)
     timings["analysis_s"] = time.perf_counter() - t0
 
+    t0 = time.perf_counter()
+    progress("audit of binary outcomes")
+    from .audit import audit_study
+
+    outcome_dicts = results.to_dict()["outcomes"]
+    audit = audit_study(endpoints, defs, outcome_dicts, alpha=study.analysis.alpha, seed=study.study.seed)
+    timings["audit_s"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    plan = None
+    plan_spec = _plan_spec(study)
+    if plan_spec.enabled:
+        progress("plan of the confirmatory trial")
+        from .plan import plan_inputs, plan_trial
+
+        pool_endpoints = None
+        if plan_spec.control == "pool":
+            pool = d["cohort"].patients
+            pool = pool.loc[pool["group"] == "pool", ["patient_id", "hospitalization_id", "index_time"]]
+            pool_endpoints = derive_endpoints(d["sources"], pool.reset_index(drop=True), study)
+        inputs = plan_inputs(endpoints, defs, outcome_dicts, pool_endpoints=pool_endpoints)
+        plan = plan_trial(inputs, _plan_settings(study, plan_spec))
+    timings["plan_s"] = time.perf_counter() - t0
+
     sources = d["sources"]
     quality = d["quality"]
     return StudyRun(
@@ -258,7 +282,25 @@ def run_study(study, *, progress: Callable[[str], None] = _noop) -> StudyRun:
         provenance=_provenance(study, sources, timings),
         trajectories=trajectories,
         safety=safety,
+        audit=audit,
+        plan=plan,
     )
+
+
+def _plan_spec(study):
+    """``[plan]`` of the study file, or its defaults when the section is absent (the plan is on by
+    default: it costs well under a second and answers the question every pilot ends with)."""
+    from .spec._models import PlanSection
+
+    spec = getattr(study, "plan", None)
+    return spec if spec is not None else PlanSection()
+
+
+def _plan_settings(study, spec):
+    """The plan room's settings from ``[plan]``; alpha defaults to ``[analysis] alpha``."""
+    from .plan import PlanSettings
+
+    return PlanSettings.from_spec(spec, alpha=study.analysis.alpha, seed=study.study.seed)
 
 
 def _check_ratio(m, n_treated: int, n_pool: int) -> None:

@@ -11,6 +11,7 @@ from ._continuous import plan_continuous, power_ttest, simulate_power_ttest
 from ._curves import plot_power_curves, power_curve
 from ._free_days import plan_free_days, simulate_power_free_days, treated_distribution
 from ._result import SampleSize, TrialPlan
+from ._study import EFFECTS, PlanSettings, plan_inputs, plan_trial
 from ._simulate import CHUNK, simulate_rejections
 from ._survival import (
     event_probability,
@@ -22,6 +23,10 @@ from ._survival import (
 
 __all__ = [
     "SampleSize",
+    "PlanSettings",
+    "plan_inputs",
+    "plan_trial",
+    "EFFECTS",
     "TrialPlan",
     "plan_binary",
     "plan_survival",

@@ -32,6 +32,7 @@ __all__ = [
     "SafetySection",
     "AnalysisSection",
     "ReportSection",
+    "PlanSection",
 ]
 
 DEVICE_CATEGORIES = (
@@ -304,6 +305,36 @@ class AnalysisSection(_Section):
     alpha: float = Field(default=0.05, gt=0, lt=1)
 
 
+class PlanSection(_Section):
+    """Plan of the confirmatory trial from the finished analysis (``controlarm.plan``).
+
+    Optional: when the section is absent the plan runs with these defaults and the spec hash is
+    unchanged. ``alpha`` None means ``[analysis] alpha``; ``effects`` lists the assumed-effect
+    scenarios; the user values feed the ``"user"`` scenario.
+    """
+
+    enabled: bool = True
+    control: Literal["matched", "pool"] = "matched"
+    effects: tuple[Literal["observed", "ci_near_null", "ci_far", "user"], ...] = ("observed", "ci_near_null")
+    alpha: float | None = Field(default=None, gt=0, lt=1)
+    power: float = Field(default=0.8, gt=0, lt=1)
+    allocation: float = Field(default=1.0, ge=0.1, le=10)
+    dropout: float = Field(default=0.0, ge=0, lt=1)
+    n_sims: int = Field(default=2000, ge=100, le=1_000_000)
+    p_treated: float | None = Field(default=None, gt=0, lt=1)
+    hazard_ratio: float | None = Field(default=None, gt=0)
+    free_days_shift: float | None = None
+    lab_ratio: float | None = Field(default=None, gt=0)
+    curves: bool = True
+
+    @field_validator("effects")
+    @classmethod
+    def _effects(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if not v:
+            raise ValueError("effects must name at least one scenario")
+        return tuple(dict.fromkeys(v))
+
+
 class ReportSection(_Section):
     listings: bool = False                      # patient-level listings (ids, days) in the report
     suppress_small_cells: bool = False          # show pool-derived counts below the threshold as "<N"
@@ -327,6 +358,7 @@ class Study(_Section):
     safety: SafetySection = SafetySection()
     analysis: AnalysisSection = AnalysisSection()
     report: ReportSection = ReportSection()
+    plan: PlanSection | None = None
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
 
@@ -356,7 +388,9 @@ class Study(_Section):
 
     @property
     def spec_hash(self) -> str:
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        # an absent [plan] section leaves the hash of study files written before it existed unchanged
+        dump = self.model_dump(mode="json", exclude={"plan"} if self.plan is None else None)
+        canonical = json.dumps(dump, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
     def covariate(self, name: str) -> Covariate:
