@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from ._markup import FigureCounter, esc
 from ._sections import data_quality_section, design_sections, header, listing_section, nav
 from ._sections_more import footer, labs_section, manifest_section, methods_section, safety_section, swimmer_section
+from ._sections_audit_plan import audit_section, plan_section
 from ._sections_outcomes import outcome_sections, sensitivity_section
 
 if TYPE_CHECKING:
@@ -142,6 +143,8 @@ def render_html(bundle: "ReportBundle") -> str:
         swimmer_section(bundle, fig),
         safety_section(bundle),
         sensitivity_section(bundle),
+        audit_section(bundle, fig),
+        plan_section(bundle, fig),
         methods_section(bundle),
         data_quality_section(bundle),
         listing_section(bundle) if listings else "",

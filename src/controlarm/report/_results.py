@@ -172,6 +172,21 @@ def _safety(run: "StudyRun", listings: bool) -> Any:
     return jsonable(run.safety.to_dict(listings))
 
 
+def _aggregate(value: Any, scrub) -> Any:
+    """The audit or plan record (aggregates by construction), with free text scrubbed of ids."""
+    if value is None:
+        return None
+
+    def walk(v: Any) -> Any:
+        if isinstance(v, Mapping):
+            return {k: walk(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [walk(x) for x in v]
+        return scrub(v) if isinstance(v, str) else v
+
+    return walk(jsonable(value))
+
+
 def _reproducibility(run: "StudyRun") -> dict[str, Any]:
     prov = {k: v for k, v in (run.provenance or {}).items() if "timing" not in str(k).lower()}
     out = jsonable(prov)
@@ -251,6 +266,8 @@ def results_dict(run: "StudyRun", files: Mapping[str, Any] | None = None) -> dic
         "outcomes": _outcomes(run),
         "endpoint_definitions": endpoint_defs,
         "safety": _safety(run, opts["listings"]),
+        "audit": _aggregate(getattr(run, "audit", None), scrub),
+        "plan": _aggregate(getattr(run, "plan", None), scrub),
         "data_quality": {
             "warnings": [scrub(w) for w in dq.get("warnings", [])],
             "tables": {str(k): v for k, v in sorted((dq.get("tables") or {}).items())},

@@ -47,7 +47,7 @@ def header(b: "ReportBundle") -> str:
 NAV = (("flow", "Flow"), ("table1", "Table 1"), ("balance", "Balance"), ("outcomes", "Outcomes"),
        ("both-styles", "p-values"), ("forest", "Forest plot"), ("survival", "Kaplan–Meier"),
        ("labs", "Labs"), ("swimmer", "Swimmer"), ("safety", "Safety"), ("sensitivity", "Sensitivity"),
-       ("methods", "Methods"), ("data-quality", "Data quality"))
+       ("audit", "Audit"), ("plan", "Trial plan"), ("methods", "Methods"), ("data-quality", "Data quality"))
 
 
 def nav(listings: bool) -> str:
