@@ -47,7 +47,7 @@ EFFECTS = {
     "observed": "the effect observed in the matched analysis",
     "ci_near_null": "the confidence limit nearer to no effect (a cautious assumption)",
     "ci_far": "the confidence limit farther from no effect (an optimistic assumption)",
-    "user": "values given in [plan] or on the command line",
+    "user": "values given in the study file's plan section or on the command line",
 }
 
 
@@ -229,8 +229,13 @@ def _pick(effect: Mapping[str, Any] | None, scenario: str, null: float, user: fl
     return float(near if scenario == "ci_near_null" else far), None
 
 
+#: Simulated trials per point of a power curve (at most): the curve is a picture, each point
+#: carries its Monte Carlo SE, and the planned size itself uses the full ``n_sims``.
+CURVE_SIMS = 500
+
+
 def _grid(n: int) -> list[int]:
-    return sorted({max(2, int(round(v))) for v in np.linspace(max(2, n / 4), 2 * n, 8)} | {n})
+    return sorted({max(2, int(round(v))) for v in np.linspace(max(2, n / 4), 2 * n, 5)} | {n})
 
 
 def plan_trial(inputs: Mapping[str, Any], settings: PlanSettings) -> dict[str, Any]:
@@ -280,11 +285,13 @@ def plan_trial(inputs: Mapping[str, Any], settings: PlanSettings) -> dict[str, A
             if s.curves and name not in curve_done:
                 curve_done.add(name)
                 kind, effect = curve
+                n_curve = min(s.n_sims, CURVE_SIMS)
                 frame = power_curve(kind, _grid(res.n_control), alpha=s.alpha,
-                                    allocation=s.allocation, n_sims=s.n_sims, seed=s.seed,
+                                    allocation=s.allocation, n_sims=n_curve, seed=s.seed,
                                     workers=s.workers, **effect)
                 curves.append({"name": name, "endpoint": label, "effect_scenario": scen,
                                "n_control_planned": res.n_control, "target_power": s.power,
+                               "n_simulations": n_curve,
                                "points": frame.drop(columns="endpoint").to_dict("records")})
 
         mort = inputs.get("mortality")
