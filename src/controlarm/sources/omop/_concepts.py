@@ -53,7 +53,7 @@ def _read(text: str, where: str) -> pd.DataFrame:
     df["concept_id"] = df["concept_id"].map(lambda v: int(str(v).strip())).astype("int64")
     for c in CONCEPT_COLUMNS:
         if c != "concept_id":
-            df[c] = df[c].map(lambda v: None if v is None or str(v).strip() == "" else str(v).strip())
+            df[c] = df[c].map(lambda v: None if v is None or pd.isna(v) or str(v).strip() == "" else str(v).strip())
     return df
 
 
@@ -94,6 +94,11 @@ def load_concept_map(extra: str | Path | None = None, *, base_dir: Path | None =
                              "(relative to the study file).")
         user = _read(path.read_text(encoding="utf-8-sig"), path.name)
         key = ["clif_table", "clif_field", "concept_id"]
+        twice = user[user.duplicated(key, keep=False)]
+        if len(twice):
+            r = twice.iloc[0]
+            raise InputError(f"{path.name}: concept_id {r.concept_id} appears {len(twice)} times for "
+                             f"{r.clif_table}.{r.clif_field}. Fix: keep one row per (clif_table, clif_field, concept_id).")
         replaced = shipped.merge(user[key], on=key, how="left", indicator=True)["_merge"] == "both"
         kept = shipped[~replaced.to_numpy()].copy()
         # A replaced row keeps its place, so "first row of a value" stays stable.
