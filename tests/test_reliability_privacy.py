@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import zipfile
 from pathlib import Path
@@ -65,7 +66,7 @@ def test_no_input_identifier_reaches_any_output(demo):
     ids = _identifiers(data)
     assert len(ids) > 500  # every patient and hospitalization of trial and pool, and their birth dates
     texts = _texts(out)
-    expected = {"index.html", "results.json", "manifest.json", "matched_sets.csv", "table1.csv", "outcomes.csv",
+    expected = {"index.html", "results.json", "manifest.json", "log.txt", "matched_sets.csv", "table1.csv", "outcomes.csv",
                 "tables.docx", "analysis/adsl.parquet", "analysis/adtte.parquet", "analysis/adlb.parquet"}
     assert expected <= set(texts)
     assert _leaks(texts, ids) == {}
@@ -94,3 +95,40 @@ def test_listings_keep_the_real_ids(demo, tmp_path):
     # the scan is a real detector: it finds the ids a listing run writes
     leaks = _leaks(_texts(tmp_path / "listed"), _identifiers(data))
     assert "matched_sets.csv" in leaks and "analysis/adsl.parquet" in leaks
+
+
+def test_log_txt_has_stages_counts_and_warnings_without_ids(demo):
+    data, out = demo
+    log = (out / "log.txt").read_text(encoding="utf-8")
+    for part in ("stages (seconds):", "  read validate: ", "  matching: ", "tables (rows):", "  patient: 462",
+                 "flow:", "matched sets: 8 (8 treated, 24 controls)", "warnings: "):
+        assert part in log, part
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert "log.txt" in manifest["outputs"]
+
+
+def test_log_txt_keeps_a_warning_headline_and_drops_its_examples():
+    """A data-quality warning quotes rows (ids, times): the log keeps what, how many and the fix."""
+    from types import SimpleNamespace
+
+    from controlarm.cohort._flow import Flow, FlowStep
+    from controlarm.report._write import log_text
+
+    ids = pd.DataFrame({"patient_id": ["P-0042"], "hospitalization_id": ["H-0042"]})
+    run = SimpleNamespace(
+        study=SimpleNamespace(spec_hash="abc", study=SimpleNamespace(name="s", seed=1)),
+        provenance={"timings_s": {"read_validate_s": 0.5}, "packages": {"controlarm": "0"}},
+        data_quality={"tables": {"labs": 10}, "warnings": [
+            "labs.csv: 1 row lies more than 24 h outside its hospitalization (row 5: H-0042 lab_collect_dttm "
+            "2020-07-30 06:00 UTC, stay 2020-08-01 00:00 UTC to 2020-08-20 00:00 UTC). Fix: check the "
+            "hospitalization_id and the time zone of these rows; they are kept.",
+            "administration.csv: 1 pool patient has administration rows (P-0099 (first row 3)). Fix: check the arm.",
+        ]},
+        flow=Flow((FlowStep("enrolled", "trial", 1),)), matched=pd.DataFrame(columns=["set_id", "role", "patient_id"]),
+        results=SimpleNamespace(outcomes=()), cohort=ids, baseline=ids[["patient_id"]], endpoints=None)
+    log = log_text(run, {})
+    assert "  - labs.csv: 1 row lies more than 24 h outside its hospitalization. Fix: check the" in log
+    assert "  - administration.csv: 1 pool patient has administration rows. Fix: check the arm." in log
+    assert "warnings: 2" in log
+    for leak in ("H-0042", "P-0099", "2020-"):
+        assert leak not in log

@@ -63,5 +63,7 @@ def rebuild_report(results_dir: str | os.PathLike[str]) -> dict[str, Path]:
     inputs = read_saved_inputs(root)
     bundle = load_bundle(inputs, where=str(root))
     rendered = render_outputs(bundle)
-    manifest = manifest_dict(_base_manifest(root, bundle.results), {**inputs, **rendered})
+    log = root / "log.txt"  # the run's log is kept as it was, and stays listed in the manifest
+    kept = {"log.txt": log.read_bytes()} if log.is_file() else {}
+    manifest = manifest_dict(_base_manifest(root, bundle.results), {**inputs, **kept, **rendered})
     return commit_files(root, rendered, dumps_json(manifest).encode("utf-8"), prune=False)
