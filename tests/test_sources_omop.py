@@ -374,3 +374,27 @@ def test_demo_through_omop_gives_identical_results_json(round_trip):
         r["reproducibility"].pop("inputs")   # the data-source field: hashes of the input files
     assert json.dumps(clif, sort_keys=True) == json.dumps(omop, sort_keys=True)
     assert clif["outcomes"]["d_dimer_d7"]["summaries"]["treated"]["median"] == 821.0
+
+
+# ---------------------------------------------------------------------------------------------
+# the study file
+# ---------------------------------------------------------------------------------------------
+
+
+def test_study_file_data_model_and_omop_concepts(tmp_path):
+    import tomllib
+
+    from controlarm.spec._models import Study
+
+    base = tomllib.loads((Path(__file__).parents[1] / "src/controlarm/demo/study.toml").read_text(encoding="utf-8"))
+    clif = Study.model_validate(base)
+    assert clif.data.model == "clif" and clif.data.omop is None
+    assert "model" not in clif.model_dump(mode="json")["data"]   # a CLIF study's spec hash is unchanged
+    omop = Study.model_validate({**base, "data": {**base["data"], "model": "omop",
+                                                  "omop": {"concepts": "my_concepts.csv"}}})
+    assert omop.data.model == "omop" and omop.data.omop.concepts == "my_concepts.csv"
+    assert omop.spec_hash != clif.spec_hash
+    with pytest.raises(ValueError, match="data.model"):
+        Study.model_validate({**base, "data": {**base["data"], "omop": {"concepts": "x.csv"}}})
+    with pytest.raises(ValueError):
+        Study.model_validate({**base, "data": {**base["data"], "model": "i2b2"}})

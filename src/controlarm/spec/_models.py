@@ -13,12 +13,13 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_serializer, model_validator
 
 __all__ = [
     "Study",
     "StudySection",
     "DataSection",
+    "OmopDataSection",
     "CohortSection",
     "PoolIndexRule",
     "IndexSection",
@@ -55,9 +56,36 @@ class StudySection(_Section):
     seed: int = Field(default=0, ge=0)
 
 
+class OmopDataSection(_Section):
+    """``[data.omop]``: options of the OMOP CDM adapter (docs/omop.md)."""
+
+    concepts: str | None = Field(default=None, description="extra concept-map rows (CSV with the columns of "
+                                 "controlarm/sources/omop/concepts.csv), relative to the study file")
+
+
 class DataSection(_Section):
     source: str = Field(min_length=1, description="folder of Parquet/CSV tables, or a .duckdb file")
     cutoff: date | None = Field(default=None, description="vital status is known up to this date")
+    model: Literal["clif", "omop"] = Field(default="clif", description="data model of the source: CLIF tables, "
+                                           "or OMOP CDM v5.4 tables (mapped to CLIF by the OMOP adapter)")
+    omop: OmopDataSection | None = None
+
+    @model_validator(mode="after")
+    def _omop_options_need_omop(self) -> "DataSection":
+        if self.omop is not None and self.model != "omop":
+            raise ValueError('[data.omop] is read only with data.model = "omop"')
+        return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        # Defaults are left out, so a CLIF study's canonical JSON (and its spec hash, and locks made
+        # before these keys existed) does not change.
+        out = handler(self)
+        if self.model == "clif":
+            out.pop("model", None)
+        if self.omop is None:
+            out.pop("omop", None)
+        return out
 
 
 class CohortSection(_Section):
