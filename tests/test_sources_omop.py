@@ -398,3 +398,18 @@ def test_study_file_data_model_and_omop_concepts(tmp_path):
         Study.model_validate({**base, "data": {**base["data"], "omop": {"concepts": "x.csv"}}})
     with pytest.raises(ValueError):
         Study.model_validate({**base, "data": {**base["data"], "model": "i2b2"}})
+
+
+def test_commands_export_and_map_back(tmp_path, round_trip):
+    from typer.testing import CliRunner
+
+    from controlarm.cli import app
+
+    base, _, _ = round_trip
+    runner = CliRunner()
+    res = runner.invoke(app, ["omop-to-clif", str(base / "omop"), str(tmp_path / "clif")])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "clif" / "respiratory_support.parquet").is_file()
+    assert (tmp_path / "clif" / "enrollment.parquet").is_file()
+    res = runner.invoke(app, ["export-omop", str(tmp_path / "nope"), str(tmp_path / "out")])
+    assert res.exit_code == 2 and "not a folder" in res.output and "Traceback" not in res.output

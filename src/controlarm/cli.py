@@ -247,6 +247,10 @@ def _register_match() -> None:
 
     app.command("audit", help="Audit a published matched study from its counts: matched-set p-values over every allocation.")(audit_command)
     app.command("plan", help="Sample size for the confirmatory randomised trial, by endpoint.")(plan_command)
+    from .sources.omop._command import export_omop_command, omop_to_clif_command
+
+    app.command("export-omop", help="Write CLIF tables as OMOP CDM v5.4 tables (Parquet).")(export_omop_command)
+    app.command("omop-to-clif", help="Map OMOP CDM v5.4 tables to CLIF tables (Parquet).")(omop_to_clif_command)
     from .synth._command import synth_command
 
     app.command("synth", help="Write a synthetic CLIF warehouse of any size, a trial arm and a study file.")(synth_command)
