@@ -156,6 +156,12 @@ def tiny(tmp_path_factory):
          "unit_concept_id": 8842, "unit_source_value": "ng/mL", "measurement_datetime": T("2020-06-05 06:00")},
         {**m, "measurement_id": 7, "measurement_concept_id": 3053279, "value_as_number": 700.0,
          "unit_concept_id": 8748, "unit_source_value": "ug/L FEU", "measurement_datetime": T("2020-06-06 06:00")},
+        {**m, "measurement_id": 8, "measurement_concept_id": 3020716, "value_as_number": 60.0,     # FiO2 in %
+         "measurement_datetime": T("2020-06-02 10:00")},
+        {**m, "measurement_id": 9, "measurement_concept_id": 3022875, "value_as_number": 8.0,      # PEEP
+         "measurement_datetime": T("2020-06-02 10:00")},
+        {**m, "measurement_id": 10, "measurement_concept_id": 3020716, "value_as_number": 0.4,     # no device then
+         "measurement_datetime": T("2020-06-02 12:00")},
     ])
     e = dict(person_id=1, visit_occurrence_id=10)
     _write(d, "device_exposure", [
@@ -240,6 +246,8 @@ def test_tiny_labs_keep_feu_and_ddu(tiny):
 
 def test_tiny_exposure_intervals_become_clif_events(tiny):
     con, _ = tiny
+    assert _rows(con, "SELECT recorded_dttm, fio2_set, peep_set FROM respiratory_support "
+                      "WHERE fio2_set IS NOT NULL OR peep_set IS NOT NULL") == [(ts("2020-06-02T10:00"), 0.6, 8.0)]
     assert _rows(con, "SELECT recorded_dttm, device_category, device_name FROM respiratory_support "
                       "ORDER BY recorded_dttm") == [
         (ts("2020-06-01T10:00"), "High Flow NC", "HFNO"),     # exactly 24 h, followed by IMV: no stop
@@ -295,6 +303,7 @@ def test_tiny_unknown_concepts_are_counted_not_silently_dropped(tiny):
     assert "OMOP: 1 measurement rows whose concept is not mapped" in msgs and "999999: 1" in msgs
     assert "OMOP: 1 device_exposure rows whose concept is not mapped" in msgs and "555: 1" in msgs
     assert "OMOP: 1 ECMO exposures shorter than max_gap_hours" in msgs
+    assert "OMOP: 1 respiratory settings (FiO2, flow, PEEP) measured at a time when no" in msgs
 
 
 def test_views_cover_every_clif_table(tiny):
@@ -357,9 +366,9 @@ def test_demo_omop_round_trip_gives_the_same_clif_rows(round_trip):
         a, b = f"'{f}'", f"'{base / 'back' / 'data' / f.name}'"
         cols_a = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {a}").fetchall()]
         cols_b = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {b}").fetchall()}
-        # columns OMOP has no place for (docs/omop.md): lab_result_dttm, respiratory settings, ECMO flows
+        # columns OMOP has no place for (docs/omop.md): lab_result_dttm, ventilator mode, ECMO flows
         lost = {c for c in cols_a if c not in cols_b}
-        assert lost <= {"lab_result_dttm", "mode_category", "fio2_set", "lpm_set", "peep_set", "flow", "sweep", "fdO2"}
+        assert lost <= {"lab_result_dttm", "mode_category", "flow", "sweep", "fdO2"}
         cols = ", ".join(f'"{c}"' for c in cols_a if c in cols_b)
         for x, y in ((a, b), (b, a)):
             assert con.execute(f"SELECT count(*) FROM (SELECT {cols} FROM {x} EXCEPT ALL SELECT {cols} FROM {y})"

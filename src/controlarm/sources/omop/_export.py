@@ -3,7 +3,7 @@
 Room: ``sources`` (OMOP adapter). The reverse of ``_sql`` on the columns the rooms use: a round
 trip (export, then read back through the adapter) gives the same CLIF rows for those columns, so
 the same results (tests/test_sources_omop.py). What OMOP has no place for is said in docs/omop.md
-(lab_result_dttm, respiratory settings and modes, ECMO flows, mar_action_category).
+(lab_result_dttm, ventilator modes, ECMO flows, mar_action_category).
 
 Surrogate keys are integers numbered in id/time order; source values keep the CLIF ids and raw
 values (``person_source_value`` = patient_id, ``visit_source_value`` = hospitalization_id,
@@ -165,6 +165,17 @@ def _sql(max_gap_hours: float) -> dict[str, str]:
                        x.vital_value AS value, CAST(NULL AS BIGINT) AS unit_concept_id, CAST(NULL AS VARCHAR) AS unit_src,
                        x.vital_name AS src, CAST(NULL AS VARCHAR) AS value_src, x.vital_category AS cat
                 FROM vitals x {look('c', 'vitals', 'vital_category', 'x.vital_category')}
+                UNION ALL
+                SELECT r.hospitalization_id, r.recorded_dttm, c.concept_id,
+                       CASE WHEN c.clif_value = 'fio2_set' THEN r.fio2_set * 100
+                            WHEN c.clif_value = 'lpm_set' THEN r.lpm_set ELSE r.peep_set END,
+                       0, CASE c.clif_value WHEN 'fio2_set' THEN '%' WHEN 'lpm_set' THEN 'L/min' ELSE 'cmH2O' END,
+                       CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR), c.clif_value
+                FROM respiratory_support r JOIN {first} c ON c.clif_table = 'respiratory_support'
+                 AND c.clif_field = 'setting'
+                 AND ((c.clif_value = 'fio2_set' AND r.fio2_set IS NOT NULL)
+                      OR (c.clif_value = 'lpm_set' AND r.lpm_set IS NOT NULL)
+                      OR (c.clif_value = 'peep_set' AND r.peep_set IS NOT NULL))
                 UNION ALL
                 SELECT l.hospitalization_id, l.lab_collect_dttm, COALESCE(q.concept_id, c.concept_id, 0),
                        l.lab_value_numeric, COALESCE(u.concept_id, 0), l.reference_unit, l.lab_name, l.lab_value,

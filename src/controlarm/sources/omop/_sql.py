@@ -32,6 +32,9 @@ Decisions (docs/omop.md says the same for users):
   an ECMO state), so an ECMO exposure shorter than the gap and not followed holds up to the gap:
   :func:`mapping_report_sql` counts them. Overlapping exposures cannot be represented (CLIF holds
   one device at a time: the latest record wins); they are counted too.
+* **Respiratory settings.** FiO2 (3150-0), oxygen flow (3151-8) and PEEP (20077-4) measurements
+  go onto the record of an exposure starting at the same time in the same hospitalization (FiO2
+  above 1 is a percentage and is divided by 100); others are counted.
 * **Labs.** ``reference_unit`` = the unit concept's CLIF spelling, else ``unit_source_value``;
   ``FEU``/``DDU`` is taken from ``unit_source_value`` when it says so, else from the measurement
   concept (48065-7 is FEU, 48066-5 is DDU), and appended when the unit does not already say it.
@@ -241,13 +244,14 @@ _dur AS (SELECT *, DATE_DIFF('microsecond', s, e) AS dur FROM _iv),
 _dg AS ({_DIGITS}),
 _n AS (SELECT a.d + 10 * b.d + 100 * c.d + 1000 * k.d AS n FROM _dg a CROSS JOIN _dg b CROSS JOIN _dg c CROSS JOIN _dg k),
 _beats AS (
-    SELECT hospitalization_id, device_category, device_name, s AS recorded_dttm FROM _dur
+    SELECT hospitalization_id, device_category, device_name, s AS recorded_dttm, 1 AS is_start FROM _dur
     UNION ALL
-    SELECT x.hospitalization_id, x.device_category, x.device_name, x.s + _n.n * {gap} AS recorded_dttm
+    SELECT x.hospitalization_id, x.device_category, x.device_name, x.s + _n.n * {gap} AS recorded_dttm,
+           0 AS is_start
     FROM _dur x JOIN _n ON _n.n >= 1 AND (_n.n + 1) * {gap_us} <= x.dur
     WHERE x.dur >= 2 * {gap_us}
     UNION ALL
-    SELECT hospitalization_id, device_category, device_name, e - {gap} AS recorded_dttm FROM _dur
+    SELECT hospitalization_id, device_category, device_name, e - {gap} AS recorded_dttm, 0 AS is_start FROM _dur
     WHERE dur > {gap_us} AND dur % {gap_us} <> 0),
 _stream AS (
     SELECT hospitalization_id, s AS t, 0 AS kind,
@@ -263,13 +267,31 @@ _run AS (
 _stops AS (SELECT DISTINCT hospitalization_id, t FROM _run WHERE kind = 1 AND m <= t)"""
 
 
+def _settings_ctes() -> str:
+    """``_set``: FiO2 / flow / PEEP measurements per (hospitalization, time)."""
+    val = "x.value_as_number"
+    return f"""{_attach('_ms', _measurement_rows('respiratory_support', 'setting'))},
+_set AS (
+    SELECT x.hospitalization_id, x.t,
+           max(CASE WHEN x.category = 'fio2_set'
+                    THEN CASE WHEN {val} > 1 THEN round({val} / 100, 6) ELSE {val} END END) AS fio2_set,
+           max(CASE WHEN x.category = 'lpm_set' THEN {val} END) AS lpm_set,
+           max(CASE WHEN x.category = 'peep_set' THEN {val} END) AS peep_set
+    FROM _ms x GROUP BY x.hospitalization_id, x.t)"""
+
+
 def _respiratory_support(max_gap_hours: float) -> str:
     return f"""
-WITH {_interval_ctes('respiratory_support', max_gap_hours)}
-SELECT hospitalization_id, recorded_dttm, device_category, device_name FROM _beats
+WITH {_interval_ctes('respiratory_support', max_gap_hours)},
+{_settings_ctes()}
+SELECT b.hospitalization_id, b.recorded_dttm, b.device_category, b.device_name,
+       st.fio2_set, st.lpm_set, st.peep_set
+FROM _beats b
+LEFT JOIN _set st ON b.is_start = 1 AND st.hospitalization_id = b.hospitalization_id AND st.t = b.recorded_dttm
 UNION ALL
 SELECT hospitalization_id, t AS recorded_dttm, 'Room Air' AS device_category,
-       '(end of device exposure)' AS device_name FROM _stops"""
+       '(end of device exposure)' AS device_name, CAST(NULL AS DOUBLE) AS fio2_set,
+       CAST(NULL AS DOUBLE) AS lpm_set, CAST(NULL AS DOUBLE) AS peep_set FROM _stops"""
 
 
 def _ecmo_mcs(max_gap_hours: float) -> str:
@@ -381,8 +403,8 @@ GROUP BY vo.visit_concept_id""",
             _unmapped("visit_detail", "visit_detail_concept_id", ("adt",)),
         "person rows whose gender_concept_id is not mapped (read as sex_category 'Unknown')":
             _unmapped("person", "gender_concept_id", ("patient",)),
-        "measurement rows whose concept is not mapped to a CLIF vital or lab (ignored)":
-            _unmapped("measurement", "measurement_concept_id", ("vitals", "labs")),
+        "measurement rows whose concept is not mapped to a CLIF vital, lab or respiratory setting (ignored)":
+            _unmapped("measurement", "measurement_concept_id", ("vitals", "labs", "respiratory_support")),
         "device_exposure rows whose concept is not mapped to respiratory support or ECMO (ignored)":
             _unmapped("device_exposure", "device_concept_id", ("respiratory_support", "ecmo_mcs")),
         "procedure_occurrence rows whose concept is not mapped to respiratory support or ECMO (ignored)":
@@ -391,6 +413,12 @@ GROUP BY vo.visit_concept_id""",
             f"""SELECT m.measurement_concept_id AS concept_id, count(*) AS n FROM measurement m
 JOIN {_MAP} c ON c.concept_id = m.measurement_concept_id AND c.clif_table IN ('labs', 'vitals')
 WHERE m.value_as_number IS NULL GROUP BY m.measurement_concept_id""",
+        "respiratory settings (FiO2, flow, PEEP) measured at a time when no respiratory-support exposure of the "
+        "hospitalization starts (ignored: CLIF keeps settings on the device record)":
+            f"""WITH {_interval_ctes('respiratory_support', max_gap_hours)},
+{_settings_ctes()}
+SELECT CAST(NULL AS BIGINT) AS concept_id, count(*) AS n FROM _set st
+WHERE NOT EXISTS (SELECT 1 FROM _dur d WHERE d.hospitalization_id = st.hospitalization_id AND d.s = st.t)""",
         "ECMO exposures shorter than max_gap_hours that end before discharge with no ECMO record following: "
         "CLIF has no ECMO-off record, so the ECMO state holds up to max_gap_hours past the recorded end":
             f"""WITH {_interval_ctes('ecmo_mcs', max_gap_hours)}
