@@ -329,8 +329,11 @@ def test_broken_source_kinds(tmp_path: Path) -> None:
     f.write_bytes(b"x")
     with pytest.raises(InputError, match="not a DuckDB database"):
         open_sources(f)
-    with pytest.raises(InputError, match="postgresql:// engine is not supported"):
-        open_sources("postgresql://host/db")
+    with pytest.raises(InputError, match="mysql:// engine is not supported"):
+        open_sources("mysql://host/db")
+    # a PostgreSQL URL is an engine: a server that is not there is named, without the password
+    with pytest.raises(InputError, match=r"cannot connect to PostgreSQL at postgresql://u:\*\*\*@127\.0\.0\.1:1/db"):
+        open_sources("postgresql://u:secret@127.0.0.1:1/db")
 
 
 def test_float_ids_from_pandas_become_integer_text(csv_dir: Path) -> None:

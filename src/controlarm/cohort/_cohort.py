@@ -246,7 +246,7 @@ def _index_sql(study: "Study") -> str:
             LEFT JOIN base_first bi ON bi.hospitalization_id = e.hospitalization_id
         )
         SELECT patient_id, hospitalization_id, "group", index_time, admin_time, cond_time, base_time,
-               DATE_DIFF('day', birth_date, CAST(timezone('UTC', index_time) AS DATE)) / 365.25 AS age
+               DATE_DIFF('day', birth_date, CAST(index_time AS DATE)) / 365.25 AS age
         FROM x
         ORDER BY patient_id
     """

@@ -53,6 +53,10 @@ def condition_sql(rule: "PoolIndexRule", gap_hours: float, *, medication: bool =
     parts = _parts(rule, gap_hours, medication=medication)
     if not parts:
         return None
+    # CTE names differ between the two variants: a query may hold both, and Spark (through sqlglot)
+    # hoists nested CTEs to the top, where equal names collide.
+    if not medication:
+        parts = [("b" + name[1:], sql) for name, sql in parts]
     ctes = [f"{name}_raw AS ({sql})" for name, sql in parts]
     ctes += [f"{name} AS ({merge_intervals_sql(name + '_raw')})" for name, _ in parts]
     names = [name for name, _ in parts]

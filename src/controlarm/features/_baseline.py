@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ..cohort._intervals import device_intervals_sql, sql_list, sql_str
+from ..cohort._intervals import device_intervals_sql, sql_list, sql_str, us_interval
 from ..errors import InputError
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ def derive_baseline(sources: "Sources", cohort: "Cohort", study: "Study") -> pd.
 
 def _window(lookback_hours: float, time_col: str) -> str:
     us = int(round(lookback_hours * 3600e6))
-    return f"{time_col} <= c.index_time AND {time_col} >= c.index_time - to_microseconds({us})"
+    return f"{time_col} <= c.index_time AND {time_col} >= c.index_time - {us_interval(us)}"
 
 
 def _covariate_sql(cov: "Covariate", lookback: float, study: "Study") -> str:
@@ -69,7 +69,7 @@ def _covariate_sql(cov: "Covariate", lookback: float, study: "Study") -> str:
     if kind == "age":
         return """
             SELECT c._row,
-                   date_diff('day', p.birth_date, CAST(timezone('UTC', c.index_time) AS DATE)) / 365.25 AS value
+                   date_diff('day', p.birth_date, CAST(c.index_time AS DATE)) / 365.25 AS value
             FROM _cohort c JOIN patient p USING (patient_id)"""
     if kind == "sex":
         return """
@@ -79,7 +79,7 @@ def _covariate_sql(cov: "Covariate", lookback: float, study: "Study") -> str:
     if kind == "days_since_admission":
         return """
             SELECT c._row,
-                   epoch(c.index_time - h.admission_dttm) / 86400.0 AS value
+                   (epoch_us(c.index_time) - epoch_us(h.admission_dttm)) / 86400000000.0 AS value
             FROM _cohort c JOIN hospitalization h USING (hospitalization_id)"""
     if kind == "vital":
         return _last_value_sql("vitals", "recorded_dttm", "vital_value", "vital_category", cov.category, lookback)

@@ -47,7 +47,7 @@ def derive_trajectories(sources: "Sources", matched: pd.DataFrame, study: "Study
     horizon = max(study.outcomes.survival_days or (study.outcomes.free_days_horizon,))
     gap = study.outcomes.max_gap_hours
     cats = lab_categories or tuple(dict.fromkeys([lab.category for lab in study.outcomes.labs] + ["crp"]))
-    days = "epoch({t} - m.index_time) / 86400.0"
+    days = "(epoch_us({t}) - epoch_us(m.index_time)) / 86400000000.0"
     # Consecutive records of the same category are merged into one episode (gaps and islands),
     # so a swimmer plot draws a handful of bars rather than one per charted hour.
     support = con.execute(f"""

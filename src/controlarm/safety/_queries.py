@@ -23,7 +23,18 @@ def normalise_code(code: str) -> str:
     return str(code).replace(".", "").replace(" ", "").strip().upper()
 
 
-_PTS = "SELECT unnest($pids::VARCHAR[]) AS patient_id, unnest($hids::VARCHAR[]) AS hospitalization_id"
+def _pts(patients: pd.DataFrame) -> str:
+    """The (patient, hospitalization) pairs as a ``VALUES`` relation.
+
+    A ``VALUES`` list rather than two ``unnest`` calls in one SELECT: DuckDB and PostgreSQL zip
+    those, Spark crosses them. The list holds the few dozen patients of a study.
+    """
+    pairs = list(zip(patients["patient_id"], patients["hospitalization_id"]))
+    if not pairs:
+        return ("SELECT CAST(NULL AS VARCHAR) AS patient_id, CAST(NULL AS VARCHAR) AS hospitalization_id "
+                "WHERE 1 = 0")
+    rows = ", ".join(f"({_lit(p)}, {_lit(h)})" for p, h in pairs)
+    return f"SELECT patient_id, hospitalization_id FROM (VALUES {rows}) AS v(patient_id, hospitalization_id)"
 
 
 def read_administrations(sources, patients: pd.DataFrame, product: str) -> pd.DataFrame:
@@ -36,7 +47,7 @@ def read_administrations(sources, patients: pd.DataFrame, product: str) -> pd.Da
         ``weight_kg`` of the patient's given hospitalization; NaN when none was recorded before).
     """
     sql = f"""
-    WITH pts AS ({_PTS}),
+    WITH pts AS ({_pts(patients)}),
     adm AS (
         SELECT row_number() OVER (ORDER BY a.patient_id, a.admin_dttm, a.dose, a.lot) AS rid,
                a.patient_id, p.hospitalization_id, a.admin_dttm, a.dose, a.dose_unit, a.route, a.lot
@@ -56,8 +67,7 @@ def read_administrations(sources, patients: pd.DataFrame, product: str) -> pd.Da
     SELECT patient_id, admin_dttm, dose, dose_unit, route, lot, weight_kg
     FROM aw WHERE rn = 1 ORDER BY rid
     """
-    return sources.df(sql, {"pids": list(patients["patient_id"]), "hids": list(patients["hospitalization_id"]),
-                            "product": product})
+    return sources.df(sql, {"product": product})
 
 
 def read_adverse_events(sources, patient_ids: Sequence[str]) -> pd.DataFrame:
@@ -106,7 +116,7 @@ def read_context_flags(sources, patients: pd.DataFrame, events) -> pd.DataFrame:
         cols.append(f"coalesce(bool_or(({cond}) AND d.poa_present = 0), FALSE) AS new_{i}")
     select = ", ".join(["p.patient_id"] + cols)
     sql = f"""
-    WITH pts AS ({_PTS}),
+    WITH pts AS ({_pts(patients)}),
     d AS (
         SELECT hospitalization_id, upper(replace(replace(trim(diagnosis_code), '.', ''), ' ', '')) AS code,
                poa_present
@@ -116,4 +126,4 @@ def read_context_flags(sources, patients: pd.DataFrame, events) -> pd.DataFrame:
     FROM pts AS p LEFT JOIN d ON d.hospitalization_id = p.hospitalization_id
     GROUP BY p.patient_id ORDER BY p.patient_id
     """
-    return sources.df(sql, {"pids": list(patients["patient_id"]), "hids": list(patients["hospitalization_id"])})
+    return sources.df(sql)

@@ -226,8 +226,9 @@ def _resolve(source: str | Path, base_dir: Path | None) -> Path:
         scheme, _, rest = text.partition("://")
         if scheme.lower() != "duckdb":
             raise InputError(
-                f"data source {text!r}: the {scheme}:// engine is not supported by this version. "
-                "Fix: give a folder of Parquet/CSV files or a .duckdb file."
+                f"data source {text!r}: the {scheme}:// engine is not supported. Fix: give a folder of "
+                "Parquet/CSV files, a .duckdb file, postgresql://user@host/database?schema=name or "
+                "spark://local[2]?path=folder."
             )
         text = rest
     if not text.strip():
@@ -356,7 +357,11 @@ def _register_duckdb_table(con, schema: TableSchema, source_name: str, db_label:
 
 
 def _register_typed(con, schema: TableSchema, raw_types: dict[str, str] | None) -> None:
-    """Create ``_typed_<t>`` and the canonical relation ``<t>``."""
+    """Create ``_typed_<t>`` and the canonical relation ``<t>``.
+
+    The SQL is portable (explicit column lists, no ``EXCLUDE``; the lab unit map is a ``VALUES``
+    relation rather than a table filled by ``INSERT``), so it runs on every engine.
+    """
     typed_name = _q(typed_relation(schema.name))
     if raw_types is None:  # absent table: empty, with the right columns
         cols = ", ".join(f"{_q(c.name)} {DUCKDB_TYPES[c.dtype]}" for c in schema.columns)
@@ -378,17 +383,15 @@ def _register_typed(con, schema: TableSchema, raw_types: dict[str, str] | None) 
         con.execute(
             f"CREATE VIEW {typed_name} AS SELECT {', '.join(parts)} FROM {_q(raw_relation(schema.name))}"
         )
+    columns = [c.name for c in schema.columns] + extras
     if schema.name == "labs":
-        _register_labs(con)
+        _register_labs(con, columns)
     else:
-        con.execute(f"CREATE VIEW {_q(schema.name)} AS SELECT * EXCLUDE ({ROW_COLUMN}) FROM {typed_name}")
+        select = ", ".join(_q(c) for c in columns)
+        con.execute(f"CREATE VIEW {_q(schema.name)} AS SELECT {select} FROM {typed_name}")
 
 
-def _register_labs(con) -> None:
-    con.execute(
-        f"CREATE TABLE {UNIT_MAP} (lab_category VARCHAR, reference_unit VARCHAR, factor DOUBLE, "
-        "unit_harmonised VARCHAR, problem VARCHAR, assumed_feu BOOLEAN)"
-    )
+def _register_labs(con, columns: list[str]) -> None:
     cats = tuple(HARMONISED_LABS)
     pairs = con.execute(
         f"SELECT DISTINCT lab_category, reference_unit FROM {_q(typed_relation('labs'))} "
@@ -398,13 +401,33 @@ def _register_labs(con) -> None:
     for cat, unit in sorted(pairs):
         f = lab_unit_factor(cat, unit)
         rows.append((cat, unit, f.factor, f.unit, f.problem, f.assumed_feu))
+
+    def lit(v) -> str:
+        if v is None:
+            return "NULL"
+        if isinstance(v, bool):
+            return "TRUE" if v else "FALSE"
+        if isinstance(v, float):
+            return repr(float(v)) if v == v else "NULL"
+        return _lit(str(v))
+
+    names = "lab_category, reference_unit, factor, unit_harmonised, problem, assumed_feu"
+    typed = ("CAST(lab_category AS VARCHAR) AS lab_category, CAST(reference_unit AS VARCHAR) AS reference_unit, "
+             "CAST(factor AS DOUBLE) AS factor, CAST(unit_harmonised AS VARCHAR) AS unit_harmonised, "
+             "CAST(problem AS VARCHAR) AS problem, CAST(assumed_feu AS BOOLEAN) AS assumed_feu")
     if rows:
-        con.executemany(f"INSERT INTO {UNIT_MAP} VALUES (?, ?, ?, ?, ?, ?)", rows)
+        values = ", ".join("(" + ", ".join(lit(v) for v in r) + ")" for r in rows)
+        body = f"SELECT {typed} FROM (VALUES {values}) AS m({names})"
+    else:
+        body = (f"SELECT {typed} FROM (VALUES (NULL, NULL, NULL, NULL, NULL, NULL)) AS m({names}) "
+                "WHERE 1 = 0")
+    con.execute(f"CREATE VIEW {UNIT_MAP} AS {body}")
     in_cats = _sql_list(cats)
+    select = ", ".join(f"l.{_q(c)}" for c in columns)
     con.execute(
         f"""
         CREATE VIEW labs AS
-        SELECT l.* EXCLUDE ({ROW_COLUMN}),
+        SELECT {select},
                CASE WHEN l.lab_category IN {in_cats} THEN l.lab_value_numeric * m.factor
                     ELSE l.lab_value_numeric END AS value_harmonised,
                CASE WHEN l.lab_category IN {in_cats} THEN m.unit_harmonised
@@ -475,6 +498,9 @@ def open_sources(source: str | Path, *, base_dir: Path | None = None) -> Sources
     Row numbers in later messages count data rows from 1 (a CSV header line is not counted), the
     same as a pandas index plus one.
     """
+    engine = _engine_url(source)
+    if engine is not None:
+        return _open_engine_source(engine, str(source), base_dir)
     path = _resolve(source, base_dir)
     if not path.exists():
         rel = f" (resolved against {base_dir})" if base_dir is not None and not Path(str(source)).is_absolute() else ""
@@ -545,12 +571,15 @@ def _open(con, path: Path, kind: str) -> Sources:
 
     if problems:
         raise DataContractError(problems)
+    return _finish(con, files, warnings, where_absent, path.name, location=path, kind=kind)
 
+
+def _finish(con, files: dict, warnings: list[str], where_absent: str, label: str, *, location, kind: str) -> Sources:
+    """Register the typed relations of every contract table and build :class:`Sources`."""
     raw_columns: dict[str, tuple[str, ...]] = {}
     raw_types: dict[str, dict[str, str]] = {}
     for name in files:
-        described = con.execute(f"DESCRIBE SELECT * FROM {_q(raw_relation(name))}").fetchall()
-        raw_types[name] = {r[0]: r[1] for r in described if r[0] != ROW_COLUMN}
+        raw_types[name] = {k: v for k, v in _describe(con, _q(raw_relation(name))).items() if k != ROW_COLUMN}
         raw_columns[name] = tuple(raw_types[name])
 
     absent = tuple(t for t in TABLES if t not in files)
@@ -563,7 +592,7 @@ def _open(con, path: Path, kind: str) -> Sources:
             _register_typed(con, schema, raw_types.get(name))
     except duckdb.Error as exc:
         raise DataContractError(
-            [f"{path.name}: the tables could not be registered ({_duckdb_error_text(exc)}). Fix: check column types."]
+            [f"{label}: the tables could not be registered ({_duckdb_error_text(exc)}). Fix: check column types."]
         ) from None
 
     row_counts = {t: int(con.execute(f"SELECT count(*) FROM {_q(typed_relation(t))}").fetchall()[0][0]) for t in TABLES}
@@ -571,7 +600,7 @@ def _open(con, path: Path, kind: str) -> Sources:
         con=con,
         tables=tuple(TABLES),
         files=files,
-        location=path,
+        location=location,
         warnings=tuple(warnings),
         row_counts=row_counts,
         kind=kind,
@@ -579,3 +608,131 @@ def _open(con, path: Path, kind: str) -> Sources:
         raw_columns=raw_columns,
         raw_types=raw_types,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# PostgreSQL and Spark (the engine room translates the SQL)
+# ---------------------------------------------------------------------------------------------
+
+_ENGINE_SCHEMES = {"postgresql": "postgresql", "postgres": "postgresql", "spark": "spark"}
+
+
+def _engine_url(source) -> str | None:
+    text = str(source)
+    if "://" not in text:
+        return None
+    return _ENGINE_SCHEMES.get(text.partition("://")[0].lower())
+
+
+def _describe(con, relation: str) -> dict[str, str]:
+    """Column -> DuckDB type name of ``relation`` on any engine."""
+    if isinstance(con, duckdb.DuckDBPyConnection):
+        return {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()}
+    table = con.execute(f"SELECT * FROM {relation} LIMIT 0").arrow()
+    probe = duckdb.connect(":memory:")
+    try:
+        rel = probe.from_arrow(table)
+        return {n: str(t) for n, t in zip(rel.columns, rel.types)}
+    finally:
+        probe.close()
+
+
+def _url_parts(url: str) -> tuple[str, dict[str, str]]:
+    """``url`` without its query, and the query's parameters (``spark://local[2]`` is no IPv6 host)."""
+    from urllib.parse import parse_qsl
+
+    bare, _, query = url.partition("?")
+    return bare, dict(parse_qsl(query, keep_blank_values=True))
+
+
+def _open_engine_source(engine: str, url: str, base_dir: Path | None) -> Sources:
+    from ..engine import PostgresConnection, SparkConnection, redact
+
+    found: dict[str, str] = {}
+    warnings: list[str] = []
+    if engine == "postgresql":
+        from urllib.parse import urlencode
+
+        bare, query = _url_parts(url)
+        schema_name = query.pop("schema", "public")
+        uri = bare + ("?" + urlencode(query) if query else "")
+        con = PostgresConnection(uri)
+        label = f"{redact(bare)} schema {schema_name}"
+        try:
+            present = {
+                r[0].lower(): r[0]
+                for r in con.execute(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = ?", [schema_name]
+                ).fetchall()
+            }
+        except BaseException:
+            con.close()
+            raise
+        for name in TABLES:
+            if name in present:
+                found[name] = f"{_q(schema_name)}.{_q(present[name])}"
+        location = Path(redact(bare).split("://", 1)[1] or ".")
+        where_absent = "no table {t} in schema " + schema_name
+    else:
+        bare, query = _url_parts(url)
+        master = bare.split("://", 1)[1].strip("/") or None
+        if master in ("session", "default"):
+            master = None
+        con = SparkConnection(master)
+        try:
+            if "path" in query:
+                folder = Path(query["path"]).expanduser()
+                if not folder.is_absolute() and base_dir is not None:
+                    folder = Path(base_dir) / folder
+                if not folder.is_dir():
+                    raise InputError(f"data source {url}: folder {folder} does not exist. Fix: set path= to "
+                                     "the folder holding the table files.")
+                files, problems, warnings = _folder_files(folder)
+                if problems:
+                    raise DataContractError(problems)
+                for name, (file, fmt) in files.items():
+                    view = f"_src_{name}"
+                    reader = con.spark.read
+                    sdf = reader.parquet(str(file)) if fmt == "parquet" else reader.option("header", "true").csv(str(file))
+                    sdf.createOrReplaceTempView(view)
+                    found[name] = _q(view)
+                location = folder
+                where_absent = "no {t}.parquet or {t}.csv in " + str(folder)
+                label = f"Spark {folder}"
+            else:
+                database = query.get("database", "default")
+                present = {r[0].lower(): r[0] for r in con.spark.sql(f"SHOW TABLES IN `{database}`").select("tableName").collect()}
+                for name in TABLES:
+                    if name in present:
+                        found[name] = f"{_q(database)}.{_q(present[name])}"
+                location = Path(database)
+                where_absent = "no table {t} in Spark database " + database
+                label = f"Spark database {database}"
+        except BaseException:
+            con.close()
+            raise
+    try:
+        problems: list[str] = []
+        files_out: dict[str, Path] = {}
+        for name, ref in found.items():
+            names = list(_describe(con, ref))
+            canon, errs = _canonical_names(TABLES[name], names, f"{label}:{name}")
+            if errs:
+                problems += errs
+                continue
+            select = ", ".join(f"{_engine_q(con, n)} AS {_q(c)}" for n, c in zip(names, canon))
+            # Row numbers only name rows in messages. Spark cannot number rows without sending them
+            # all through one task, so there a row's number is its (increasing, gapped) row id.
+            number = "monotonically_increasing_id() + 1" if engine == "spark" else "row_number() OVER ()"
+            con.execute(f"CREATE VIEW {_q(raw_relation(name))} AS SELECT {number} AS {ROW_COLUMN}, {select} FROM {ref}")
+            files_out[name] = Path(name)
+        if problems:
+            raise DataContractError(problems)
+        return _finish(con, files_out, warnings, where_absent, label, location=location, kind=engine)
+    except BaseException:
+        con.close()
+        raise
+
+
+def _engine_q(con, name: str) -> str:
+    return _q(name)
