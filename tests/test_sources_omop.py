@@ -111,9 +111,8 @@ def _write(folder: Path, table: str, rows: list[dict]) -> None:
         folder / f"{table}.parquet", index=False)
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    d = tmp_path_factory.mktemp("omop")
+def write_tiny_omop(d: Path) -> None:
+    """A hand-built OMOP folder whose CLIF reading is known (asserted below)."""
     T = pd.Timestamp
     _write(d, "person", [
         dict(person_id=1, gender_concept_id=8532, year_of_birth=1960, month_of_birth=5, day_of_birth=10,
@@ -195,6 +194,12 @@ def tiny(tmp_path_factory):
         dict(condition_occurrence_id=2, person_id=2, visit_occurrence_id=20, condition_concept_id=37311061,
              condition_start_date=T("2020-06-10").date()),
     ])
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    d = tmp_path_factory.mktemp("omop")
+    write_tiny_omop(d)
     con = duckdb.connect()
     mapping = register_omop(con, d, max_gap_hours=24)
     yield con, mapping
@@ -422,3 +427,54 @@ def test_commands_export_and_map_back(tmp_path, round_trip):
     assert (tmp_path / "clif" / "enrollment.parquet").is_file()
     res = runner.invoke(app, ["export-omop", str(tmp_path / "nope"), str(tmp_path / "out")])
     assert res.exit_code == 2 and "not a folder" in res.output and "Traceback" not in res.output
+
+
+# ---------------------------------------------------------------------------------------------
+# the same SQL on a real PostgreSQL (opt-in: CONTROLARM_TEST_PSQL holds psql connection arguments,
+# for example "-h /tmp/pgsock -p 5432 -U postgres"; .ci/run starts a server)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("CONTROLARM_TEST_PSQL") or not shutil.which("psql"),
+                    reason="set CONTROLARM_TEST_PSQL to psql connection arguments to run against PostgreSQL")
+def test_transpiled_sql_gives_the_same_rows_on_postgresql(tiny, tmp_path):
+    import os
+    import shlex
+
+    sqlglot = pytest.importorskip("sqlglot")
+    con, _ = tiny
+    schema = f"controlarm_omop_test_{os.getpid()}"
+    base = ["psql", *shlex.split(os.environ["CONTROLARM_TEST_PSQL"]), "-v", "ON_ERROR_STOP=1", "-q"]
+    env = {**os.environ, "PGOPTIONS": f"-c TimeZone=UTC -c search_path={schema}"}
+
+    def psql(*cmds: str) -> str:
+        res = subprocess.run(base + [a for c in cmds for a in ("-c", c)], env=env, capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr[:2000]
+        return res.stdout
+
+    pgtype = {"BIGINT": "BIGINT", "VARCHAR": "TEXT", "DATE": "DATE", "TIMESTAMP": "TIMESTAMP",
+              "DOUBLE": "DOUBLE PRECISION"}
+    psql(f"DROP SCHEMA IF EXISTS {schema} CASCADE", f"CREATE SCHEMA {schema}")
+    try:
+        tables = {**{t: [(c, pgtype[y]) for c, y in cols] for t, cols in CDM_TABLES.items()},
+                  "_omop_concept_map": [("clif_table", "TEXT"), ("clif_field", "TEXT"), ("clif_value", "TEXT"),
+                                        ("concept_id", "BIGINT"), ("unit_qualifier", "TEXT")]}
+        for t, cols in tables.items():
+            f = tmp_path / f"{t}.csv"
+            con.execute(f"COPY (SELECT {', '.join(c for c, _ in cols)} FROM {t}) TO '{f}' (HEADER)")
+            psql(f"CREATE TABLE {t} ({', '.join(f'{c} {y}' for c, y in cols)})", f"\\copy {t} FROM '{f}' CSV HEADER")
+        for table, sql in clif_views_sql(24).items():
+            pg = sqlglot.transpile(sql, read="duckdb", write="postgres", unsupported_level=sqlglot.ErrorLevel.RAISE)[0]
+            f = tmp_path / f"clif_{table}.csv"
+            f.write_text(psql(f"COPY ({pg}) TO STDOUT WITH CSV HEADER"))
+            types = con.execute(f"DESCRIBE SELECT * FROM {table}").fetchall()
+            cast = ", ".join(f'CAST("{c}" AS {t}) AS "{c}"' for c, t, *_ in types)
+            con.execute(f"CREATE OR REPLACE TEMP VIEW _pg AS SELECT {cast} FROM read_csv('{f}', header = true, "
+                        "all_varchar = true)")
+            for x, y in (("_pg", table), (table, "_pg")):
+                assert con.execute(f"SELECT count(*) FROM (SELECT * FROM {x} EXCEPT ALL SELECT * FROM {y})"
+                                   ).fetchone()[0] == 0, table
+        for sql in mapping_report_sql(24).values():
+            psql(f"COPY ({sqlglot.transpile(sql, read='duckdb', write='postgres')[0]}) TO STDOUT WITH CSV")
+    finally:
+        psql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
