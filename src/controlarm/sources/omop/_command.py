@@ -56,6 +56,7 @@ def omop_to_clif_command(
     from . import load_concept_map, register_omop, write_clif
 
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
     try:
         mapping = register_omop(con, omop, load_concept_map(concepts), max_gap_hours=max_gap_hours)
         written = write_clif(con, out, mapping)
