@@ -58,6 +58,32 @@ def test_pool_control_needs_pool_inputs_and_bad_settings():
     assert both["mortality"]["control"]["pool"] == {"n": 32, "deaths": 5}
 
 
+def test_an_endpoint_without_a_usable_control_distribution_is_not_planned():
+    """Regression (tests/_clif.py tiny study): a lab measured in fewer than two matched controls
+    used to drop the "matched" source from its inputs, and plan_trial then refused the whole run
+    with "the run holds no matched control distribution". It must only leave that endpoint
+    unplanned, with the reason; asking for a source that was never derived still fails."""
+    from controlarm.outcomes import Endpoint
+
+    lab = Endpoint(name="d_dimer_d7", label="D-dimer at day 7", kind="continuous",
+                   column="d_dimer_d7", definition="D-dimer at day 7", unit="mg/L")
+    ep = seed_endpoints()
+    ep["d_dimer_d7"] = [2.0 if r == "treated" else math.nan for r in ep["role"]]
+    ep.loc[ep.index[1], "d_dimer_d7"] = 3.0  # a single control value
+    inputs = plan_inputs(ep, [ALIVE, lab], _outcomes())
+    c = inputs["continuous"][0]["control"]["matched"]
+    assert c == {"n": 1, "mean_log": None, "sd_log": None}
+    plan = plan_trial(inputs, PlanSettings(effects=("observed", "user"), lab_ratio=0.5,
+                                           p_treated=0.1, n_sims=200, curves=False))
+    for scen in plan["scenarios"]:
+        skipped = {x["name"]: x["reason"] for x in scen["not_planned"]}
+        assert "fewer than 2 matched controls" in skipped["d_dimer_d7"]
+    user = plan["scenarios"][1]
+    assert any(e["name"] == "alive_d28" for e in user["endpoints"])  # the rest is planned
+    with pytest.raises(InputError, match="holds no pool control distribution"):
+        plan_trial(inputs, PlanSettings(control="pool", n_sims=200, curves=False))
+
+
 def test_plan_in_results_json_is_deterministic_and_replans(tmp_path, monkeypatch):
     from controlarm.cli import app
     from controlarm.report import write_report

@@ -199,9 +199,12 @@ def plan_inputs(endpoints: pd.DataFrame, endpoint_defs: Sequence[Any],
                 if d.column in f.columns:
                     x = _arm(f, d.column, None)
                     x = np.log(x[x > 0])
-                    if x.size >= 2:
-                        ctrl[src] = {"n": int(x.size), "mean_log": float(x.mean()),
-                                     "sd_log": float(x.std(ddof=1))}
+                    # The source is always recorded, usable or not: a missing key means "this
+                    # control distribution was not derived" (plan_trial refuses that), whereas
+                    # fewer than two values > 0 only leaves this one endpoint unplanned.
+                    ok = x.size >= 2
+                    ctrl[src] = {"n": int(x.size), "mean_log": float(x.mean()) if ok else None,
+                                 "sd_log": float(x.std(ddof=1)) if ok else None}
             out["continuous"].append({"endpoint": d.name, "label": d.label, "scale": "log",
                                       "unit": getattr(d, "unit", ""), "control": ctrl,
                                       "effect": _log_lab(endpoints, d.column)})
@@ -301,6 +304,8 @@ def plan_trial(inputs: Mapping[str, Any], settings: PlanSettings) -> dict[str, A
             user = None if s.p_treated is None else s.p_treated - p_c
             rd, why = _pick(mort.get("effect"), scen, 0.0, user)
             label = f"death by day {mort['day']}"
+            if not c["n"]:
+                rd, why = None, f"no {src} control has the outcome"
             if rd is None:
                 skipped.append({"name": mort["endpoint"], "endpoint": label, "reason": why})
             else:
@@ -349,8 +354,13 @@ def plan_trial(inputs: Mapping[str, Any], settings: PlanSettings) -> dict[str, A
         for lab in inputs.get("continuous") or []:
             user = None if s.lab_ratio is None else _log(s.lab_ratio)
             diff, why = _pick(lab.get("effect"), scen, 0.0, user)
-            c = lab["control"].get(src)
-            if diff is None or diff == 0 or c is None:
+            c = lab["control"].get(src) or {}
+            if c.get("sd_log") is None:
+                why = (f"fewer than 2 {src} controls have a value > 0 "
+                       f"(n = {c.get('n', 0)}): no control SD on the log scale")
+            elif diff is not None and diff == 0:
+                why = "the assumed difference is 0"
+            if diff is None or diff == 0 or c.get("sd_log") is None:
                 skipped.append({"name": lab["endpoint"], "endpoint": lab["label"],
                                 "reason": why or "no assumed difference or no control values"})
                 continue
