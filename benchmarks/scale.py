@@ -195,13 +195,16 @@ def worker(folder: str, engine: str, settings: dict, spark_master: str, out_dir:
         result.update(ok=True, total_s=time.perf_counter() - t0,
                       pool=int(run.cohort["group"].eq("pool").sum()), matched=int(len(run.matched)))
     except Exception as exc:  # reported in the table, the benchmark goes on
+        import traceback
+
+        traceback.print_exc()
         progress("failed")
         result.update(ok=False, error=f"{type(exc).__name__}: {str(exc)[:300]}")
     sampler.stop()
     result["stage_s"] = {k: round(v, 2) for k, v in times.items()}
     result["stage_peak_rss_mb"] = {k: round(v / 1e6, 1) for k, v in sampler.peaks.items()}
     result["duckdb_mb_after"] = duck
-    result["ru_maxrss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    result["ru_maxrss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6, 1)
     print("RESULT " + json.dumps(result), flush=True)
 
 
@@ -221,7 +224,7 @@ def run_worker(folder: Path, engine: str, settings: dict, spark_master: str, out
     tail = " | ".join(err_path.read_text().strip().splitlines()[-2:])
     res = json.loads(line[7:]) if line else {"ok": False, "engine": engine, "error": f"worker exited with "
                                              f"{proc.returncode} (signal -9: killed, out of memory?): {tail}"}
-    res["child_maxrss_mb"] = round(usage.ru_maxrss / 1024, 1)
+    res["child_maxrss_mb"] = round(usage.ru_maxrss * 1024 / 1e6, 1)  # MB (10^6 bytes), as the stage peaks
     res["process_wall_s"] = round(wall, 1)
     return res
 
