@@ -106,11 +106,11 @@ class _Sampler(threading.Thread):
         self.stage = "start"
         self.peaks: dict[str, int] = {}
         self._halt = threading.Event()
-        self._fd = open("/proc/self/statm", "rb")
+        self._fd = os.open("/proc/self/statm", os.O_RDONLY)
 
     def rss(self) -> int:
-        self._fd.seek(0)
-        return int(self._fd.read().split()[1]) * _PAGE
+        # pread: no shared file offset, so the sampler thread and a stage switch may read at once
+        return int(os.pread(self._fd, 256, 0).split()[1]) * _PAGE
 
     def run(self) -> None:
         while not self._halt.is_set():
