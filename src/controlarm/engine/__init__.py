@@ -7,6 +7,7 @@ sqlglot (``_dialect``), behind the small connection API the rooms already use (`
 
 from ._connection import EngineResult, PostgresConnection, SparkConnection, SqlConnection, redact
 from ._dialect import PG_SESSION_FUNCTIONS, bind_parameters, to_dialect
+from ._load import copy_folder_to_postgres
 
 __all__ = [
     "SqlConnection",
@@ -17,4 +18,5 @@ __all__ = [
     "bind_parameters",
     "PG_SESSION_FUNCTIONS",
     "redact",
+    "copy_folder_to_postgres",
 ]

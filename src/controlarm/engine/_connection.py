@@ -199,6 +199,10 @@ class PostgresConnection(SqlConnection):
     def unregister(self, name: str) -> None:
         self._cur.execute(f'DROP TABLE IF EXISTS "{name}"')
 
+    def ingest(self, name: str, table, schema: str) -> None:
+        """Bulk-copy an Arrow ``table`` into a new table ``schema.name`` (binary COPY)."""
+        self._cur.adbc_ingest(name, table, mode="create", db_schema_name=schema)
+
     def _close(self) -> None:
         try:
             self._cur.close()
