@@ -72,12 +72,12 @@ def validate(
 ) -> None:
     """Check the study file and the data (no outcome is read)."""
     from .cohort import build_cohort
-    from .sources import open_sources
+    from .sources import open_study_sources
     from .validate import validate_sources
 
     try:
         study = _load(study_file)
-        sources = open_sources(study.data.source, base_dir=study.base_dir)
+        sources = open_study_sources(study)
         quality = validate_sources(sources)
         quality.raise_if_errors()
         cohort = build_cohort(sources, study)

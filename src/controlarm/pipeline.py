@@ -43,13 +43,13 @@ def design_study(study, *, progress: Callable[[str], None] = _noop):
     from .cohort import build_cohort
     from .features import derive_baseline
     from .matching import balance_table, match
-    from .sources import open_sources
+    from .sources import open_study_sources
     from .validate import validate_sources
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     progress("reading tables")
-    sources = open_sources(study.data.source, base_dir=study.base_dir)
+    sources = open_study_sources(study)
     progress("validating tables")
     quality = validate_sources(sources)
     quality.raise_if_errors()

@@ -6,7 +6,7 @@ CLIF 3.0), and tables are read straight into DuckDB (``_read``), units harmonise
 (``_units``).
 """
 
-from ._read import Sources, open_sources
+from ._read import Sources, open_sources, open_study_sources
 from ._schema import (
     ARM_CATEGORIES,
     DEVICE_CATEGORIES,
@@ -27,6 +27,7 @@ from ._units import HARMONISED_LABS, harmonised_unit, lab_unit_factor
 
 __all__ = [
     "open_sources",
+    "open_study_sources",
     "Sources",
     "Column",
     "TableSchema",
