@@ -811,7 +811,9 @@ def _omop_views(con, found: dict[str, str], present_omop: set[str], omop) -> tup
     out = {name: ref for name, ref in found.items() if name in ("enrollment", "administration", "adverse_event")}
     for table, sql in clif_views_sql(gap).items():
         view = _OMOP_PREFIX + table
-        con.execute(f"CREATE VIEW {_q(view)} AS {sql}")
+        # Materialised once: every room reads these tables several times, and a view would redo
+        # the whole mapping (interval-to-event windows included) on each read.
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {_q(view)} AS {sql}")
         out[table] = _q(view)
     issues = []
     for msg, sql in mapping_report_sql(gap).items():

@@ -1,0 +1,130 @@
+"""The demo study on every engine gives the same results.json (issue 8's "Must show").
+
+The one SQL text of the rooms runs on DuckDB (Parquet folder, DuckDB file), on a real PostgreSQL
+server (the demo loaded as CLIF tables, and as OMOP CDM tables read through the OMOP adapter) and on
+Spark in local mode. Every value of results.json must be equal, bit for bit, except what names the
+source: ``spec.data`` (the source URL and model), the spec hash (which hashes the study file, source
+included) and the input file hashes (a database has no input files).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests._postgres import postgres_server, require_or_skip
+
+#: results.json paths that name the source and may differ between engines.
+SOURCE_KEYS = (".spec.data.", ".study.spec_hash", ".reproducibility.spec_hash", ".reproducibility.inputs")
+
+
+def _flat(obj, path=""):
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _flat(v, f"{path}.{k}")
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _flat(v, f"{path}[{i}]")
+    else:
+        yield path, obj
+
+
+def _differences(a: dict, b: dict) -> list[tuple]:
+    fa, fb = dict(_flat(a)), dict(_flat(b))
+    keys = sorted(set(fa) | set(fb))
+    return [(k, fa.get(k), fb.get(k)) for k in keys
+            if not k.startswith(SOURCE_KEYS) and (k not in fa or k not in fb or fa[k] != fb[k])]
+
+
+def _run(study: Path, out: Path, timeout: int = 1200) -> dict:
+    res = subprocess.run([sys.executable, "-m", "controlarm", "run", str(study), "--out", str(out), "--quiet"],
+                         capture_output=True, text=True, timeout=timeout)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "Traceback" not in res.stderr
+    return json.loads((out / "results.json").read_text())
+
+
+def _with_source(demo: Path, where: Path, source: str, extra: str = "") -> Path:
+    text = (demo / "study.toml").read_text()
+    text, n = re.subn(r'(?m)^source = "data".*$', f'source = "{source}"{extra}', text)
+    assert n == 1
+    where.mkdir(parents=True, exist_ok=True)
+    (where / "study.toml").write_text(text)
+    return where / "study.toml"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> tuple[Path, dict]:
+    """The demo's data and study file, and its results from the Parquet folder (the reference)."""
+    out = tmp_path_factory.mktemp("engines") / "demo"
+    res = subprocess.run([sys.executable, "-m", "controlarm", "demo", "--out", str(out), "--quiet"],
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    return out, json.loads((out / "results.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def pg_uri():
+    with postgres_server() as uri:
+        yield uri
+
+
+def test_reference_run_is_the_demo(demo):
+    _, results = demo
+    assert results["matching"]["n_sets"] == 8
+    assert results["spec"]["data"]["source"] == "data"
+
+
+def test_duckdb_file_gives_identical_results(demo, tmp_path):
+    folder, reference = demo
+    db = tmp_path / "warehouse.duckdb"
+    con = duckdb.connect(str(db))
+    for f in sorted((folder / "data").glob("*.parquet")):
+        con.execute(f"CREATE TABLE {f.stem} AS SELECT * FROM read_parquet('{f}')")
+    con.close()
+    study = _with_source(folder, tmp_path / "duck", str(db))
+    assert _differences(reference, _run(study, tmp_path / "duck" / "out")) == []
+
+
+def test_postgresql_clif_gives_identical_results(demo, pg_uri, tmp_path):
+    from controlarm.engine import copy_folder_to_postgres
+
+    folder, reference = demo
+    counts = copy_folder_to_postgres(folder / "data", pg_uri + "&schema=clif", replace=True)
+    assert counts["patient"] > 400 and counts["respiratory_support"] > 1000
+    study = _with_source(folder, tmp_path / "pg", pg_uri + "&schema=clif")
+    results = _run(study, tmp_path / "pg" / "out")
+    assert _differences(reference, results) == []
+    assert results["reproducibility"]["inputs"] == {}  # no files to hash; the password never appears
+    assert "secret" not in (tmp_path / "pg" / "out" / "results.json").read_text()
+
+
+def test_postgresql_omop_gives_identical_results(demo, pg_uri, tmp_path):
+    from controlarm.engine import copy_folder_to_postgres
+    from controlarm.sources.omop import export_omop
+
+    folder, reference = demo
+    omop = tmp_path / "omop"
+    export_omop(folder / "data", omop)
+    copy_folder_to_postgres(omop, pg_uri + "&schema=omop", replace=True)
+    study = _with_source(folder, tmp_path / "pgomop", pg_uri + "&schema=omop", extra='\nmodel = "omop"')
+    assert _differences(reference, _run(study, tmp_path / "pgomop" / "out")) == []
+
+
+def test_spark_local_gives_identical_results(demo, tmp_path):
+    if shutil.which("java") is None:
+        require_or_skip("Spark needs Java 17+, and java is not installed")
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        require_or_skip("pyspark is not installed")
+    folder, reference = demo
+    study = _with_source(folder, tmp_path / "spark", f"spark://local[2]?path={folder / 'data'}")
+    assert _differences(reference, _run(study, tmp_path / "spark" / "out", timeout=1800)) == []
