@@ -41,14 +41,48 @@ def _load(path: Path):
     return load_study(path)
 
 
-def _progress(quiet: bool):
-    started = time.perf_counter()
+class _Progress:
+    """Stage progress on stderr: on a terminal, a live rich progress display (a spinner and the
+    elapsed time of the running stage; finished stages stay listed with their time); elsewhere
+    (logs, CI, pipes), one plain line per stage with the time since the start.
 
-    def report(stage: str) -> None:
-        if not quiet:
-            err.print(f"[dim]{time.perf_counter() - started:6.2f}s[/] {stage}…", highlight=False)
+    Called with a stage's name when the stage starts; :meth:`close` ends the last stage.
+    """
 
-    return report
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.started = time.perf_counter()
+        self.live = None
+        self.task = None
+        if not quiet and err.is_terminal:
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self.live = Progress(SpinnerColumn(finished_text="[green]✓[/]"), TextColumn("{task.description}"),
+                                 TimeElapsedColumn(), console=err)
+            self.live.start()
+
+    def __call__(self, stage: str) -> None:
+        if self.quiet:
+            return
+        if self.live is None:
+            err.print(f"[dim]{time.perf_counter() - self.started:6.2f}s[/] {stage}…", highlight=False)
+            return
+        self._finish_task()
+        self.task = self.live.add_task(escape(stage), total=1)
+
+    def _finish_task(self) -> None:
+        if self.live is not None and self.task is not None:
+            self.live.update(self.task, completed=1)
+
+    def close(self) -> None:
+        if self.live is not None:
+            self._finish_task()
+            self.live.stop()
+            self.live = None
+
+
+def _progress(quiet: bool) -> _Progress:
+    return _Progress(quiet)
 
 
 @app.command()
@@ -108,12 +142,19 @@ def _run_and_report(study, out_dir: Path, quiet: bool, lock: Optional[dict] = No
     content under ``"_lock"``), the record goes into manifest.json and the run's matched sets are
     compared with the locked ones; ``"_matches"`` in the returned dict tells the outcome.
     """
+    progress = _progress(quiet)
+    try:
+        return _run_with(study, out_dir, lock, progress)
+    finally:
+        progress.close()
+
+
+def _run_with(study, out_dir: Path, lock: Optional[dict], progress) -> dict:
     import dataclasses
 
     from .pipeline import locked_sets, run_study
     from .report import write_report
 
-    progress = _progress(quiet)
     run = run_study(study, progress=progress)
     matches = None
     if lock is not None:
@@ -140,7 +181,11 @@ def lock(
 
     try:
         study = _load(study_file)
-        design = design_study(study, progress=_progress(quiet))
+        progress = _progress(quiet)
+        try:
+            design = design_study(study, progress=progress)
+        finally:
+            progress.close()
     except ControlarmError as exc:
         _fail(exc)
     target = lock_file or lock_path(study_file)
@@ -254,6 +299,9 @@ def _register_match() -> None:
     from .synth._command import synth_command
 
     app.command("synth", help="Write a synthetic CLIF warehouse of any size, a trial arm and a study file.")(synth_command)
+    from .engine._command import load_command
+
+    app.command("load", help="Copy a folder of tables (Parquet/CSV) into a PostgreSQL schema.")(load_command)
 
 
 _register_match()
