@@ -41,7 +41,8 @@ SPEC_HASH = hashlib.sha256(b"test spec").hexdigest()
 SECTIONS = ("Patient flow", "Baseline characteristics (Table 1)", "Covariate balance and matched sets", "Outcomes",
             "Matched-set and published-style p-values", "Effect estimates (forest plot)", "Kaplan–Meier curves",
             "Lab trajectories", "Swimmer plot of trial patients", "Safety", "Sensitivity analyses",
-            "Methods and conventions", "Data quality", "Reproducibility manifest")
+            "Audit of the binary outcomes", "Plan of the confirmatory trial", "Methods and conventions", "Data quality",
+            "Reproducibility manifest")
 
 
 class FakeSafety:
@@ -391,9 +392,9 @@ def test_results_json_holds_the_aggregates(report):
     text = report["results.json"].read_text(encoding="utf-8")
     data = json.loads(text)
     assert set(data) == {"schema_version", "controlarm_version", "study", "report_options", "spec", "flow", "table1",
-                         "matching", "analysis", "outcomes", "endpoint_definitions", "safety", "data_quality",
-                         "reproducibility", "files"}
-    assert data["schema_version"] == "1.0"
+                         "matching", "analysis", "outcomes", "endpoint_definitions", "safety", "audit", "plan",
+                         "data_quality", "reproducibility", "files"}
+    assert data["schema_version"] == "1.1"
     assert data["study"] == {"name": "MSC in severe COVID-19 (test)", "registration": "NCT00000000",
                              "description": "A test study.\n\nSecond paragraph.",
                              "spec_hash": SPEC_HASH, "seed": 7, "synthetic": True}

@@ -30,7 +30,7 @@ from .test_report_schema import SCHEMA, validate
 CHROMIUM = next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser"), "/usr/bin/chromium")
                  if p and Path(p).exists()), None)
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (.ci/run installs Debian's)")
-FIGURES = ["flow", "love", "sets", "forest", "km1", "labs", "swimmer"]
+FIGURES = ["flow", "love", "sets", "forest", "km1", "labs", "swimmer", "audit", "power"]
 PROBE = """<script>
 window.addEventListener('load', function () {
   var figs = [];
@@ -73,6 +73,7 @@ def test_demo_report_has_every_section(demo, results):
     for heading in SECTIONS:
         assert f">{heading}</h2>" in page, heading
     assert re.findall(r'<figure id="fig-([^"]+)"><svg ', page) == FIGURES
+    assert results["audit"]["outcomes"] and results["plan"]["scenarios"]  # schema 1.1
     assert "Treatment-emergent" in page  # the safety room's own section
     assert "Patient 8" in page and "Adverse events on the swimmer plot" in page
     assert "first administration of MSC" in page  # methods text from the spec
@@ -104,7 +105,7 @@ def test_demo_rebuild_gives_the_same_bytes(demo, tmp_path):
     for name in RENDERED_FILES:
         (copy / name).unlink()
     rebuild_report(copy)
-    for name in [*RENDERED_FILES, "manifest.json"]:
+    for name in [*RENDERED_FILES, "manifest.json", "results.json", "log.txt"]:
         assert (copy / name).read_bytes() == (demo / name).read_bytes(), name
 
 

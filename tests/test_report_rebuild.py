@@ -57,8 +57,11 @@ def test_rebuild_gives_the_original_bytes_and_recomputes_nothing(original, tmp_p
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["files"] == sorted([*RENDERED_FILES, "manifest.json"])
-    for name in [*RENDERED_FILES, "manifest.json", "results.json"]:
+    # every file comes back byte for byte: the renderings, the manifest (which lists log.txt),
+    # and the files a rebuild only reads (results.json) or keeps (log.txt, the run's timings)
+    for name in [*RENDERED_FILES, "manifest.json", "results.json", "log.txt"]:
         assert (copy / name).read_bytes() == (original / name).read_bytes(), name
+    assert "log.txt" in json.loads((copy / "manifest.json").read_text(encoding="utf-8"))["outputs"]
     for name in ("controlarm.pipeline", "controlarm.sources", "controlarm.cohort", "controlarm.matching",
                  "controlarm.outcomes", "controlarm.safety", "duckdb"):
         assert name not in report["modules"], f"rebuilding imported {name}: it must not recompute"

@@ -5,6 +5,11 @@ It reads a report folder's saved inputs (``results.json`` and ``analysis/``), re
 ``manifest.json``. Nothing is recomputed: no source table is opened, no cohort, matching or test is
 run. The same controlarm version gives the original renderings byte for byte; a newer version gives
 the newer layout of the same numbers.
+
+``log.txt`` belongs to the run (its stages and timings), not to the rendering: a rebuild keeps it
+untouched and keeps it listed in the manifest with its hash, and the manifest keeps the run's
+provenance and timings. So a rebuild with the same version reproduces every file of the folder,
+``manifest.json`` included, byte for byte (docs/results-schema.md, "Rebuilding").
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ __all__ = ["SCHEMA_VERSION", "dumps_json", "jsonable", "package_versions", "repo
 
 #: Version of the ``results.json`` layout. Bump the minor number when keys are added, the major
 #: number when a key changes meaning or disappears (docs/results-schema.md).
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: top-level "audit" and "plan"
 
 #: Packages whose versions are reported when the run did not record them.
 PACKAGES = ("controlarm", "numpy", "scipy", "pandas", "statsmodels", "lifelines", "matplotlib",

@@ -69,7 +69,8 @@ __all__ = ["OUTPUT_FILES", "RENDERED_FILES", "commit_files", "dumps_json", "log_
 #: Files rendered from the saved inputs (rebuilt by ``controlarm report``).
 RENDERED_FILES = ("index.html", "tables.docx", "table1.csv", "outcomes.csv", "matched_sets.csv")
 #: The top-level files of a report folder (``analysis/`` holds the datasets), the manifest last.
-OUTPUT_FILES = ("results.json", *RENDERED_FILES, "manifest.json")
+#: ``log.txt`` is written by a run only; a rebuild keeps it byte for byte.
+OUTPUT_FILES = ("results.json", *RENDERED_FILES, "log.txt", "manifest.json")
 
 
 def _matched_frame(bundle: ReportBundle) -> pd.DataFrame:
