@@ -478,3 +478,39 @@ def test_transpiled_sql_gives_the_same_rows_on_postgresql(tiny, tmp_path):
             psql(f"COPY ({sqlglot.transpile(sql, read='duckdb', write='postgres')[0]}) TO STDOUT WITH CSV")
     finally:
         psql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("CONTROLARM_TEST_SPARK"),
+                    reason="set CONTROLARM_TEST_SPARK=1 to run the mapping on Spark local (slow)")
+def test_transpiled_sql_gives_the_same_rows_on_spark(tiny, tmp_path):
+    sqlglot = pytest.importorskip("sqlglot")
+    pyspark_sql = pytest.importorskip("pyspark.sql")
+    con, _ = tiny
+    spark = (pyspark_sql.SparkSession.builder.master("local[1]").appName("controlarm-omop-test")
+             .config("spark.sql.session.timeZone", "UTC").config("spark.ui.enabled", "false")
+             .config("spark.sql.shuffle.partitions", "2").getOrCreate())
+    try:
+        stype = {"BIGINT": "BIGINT", "VARCHAR": "STRING", "DATE": "DATE", "TIMESTAMP": "TIMESTAMP_NTZ",
+                 "DOUBLE": "DOUBLE"}
+        for t in list(CDM_TABLES) + ["_omop_concept_map"]:
+            if t in CDM_TABLES and con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] == 0:
+                spark.sql("SELECT " + ", ".join(f"CAST(NULL AS {stype[y]}) AS {c}" for c, y in CDM_TABLES[t])
+                          + " WHERE 1 = 0").createOrReplaceTempView(t)
+                continue
+            f = tmp_path / f"t{t}.parquet"   # Spark skips files whose name starts with "_"
+            cols = "clif_table, clif_field, clif_value, concept_id, unit_qualifier" if t.startswith("_") else "*"
+            con.execute(f"COPY (SELECT {cols} FROM {t}) TO '{f}' (FORMAT parquet)")
+            spark.read.parquet(str(f)).createOrReplaceTempView(t)
+        for table, sql in clif_views_sql(24).items():
+            out = tmp_path / f"clif_{table}"
+            spark.sql(sqlglot.transpile(sql, read="duckdb", write="spark",
+                                        unsupported_level=sqlglot.ErrorLevel.RAISE)[0]
+                      ).coalesce(1).write.mode("overwrite").parquet(str(out))
+            types = con.execute(f"DESCRIBE SELECT * FROM {table}").fetchall()
+            cast = ", ".join(f'CAST("{c}" AS {t}) AS "{c}"' for c, t, *_ in types)
+            con.execute(f"CREATE OR REPLACE TEMP VIEW _sp AS SELECT {cast} FROM read_parquet('{out}/*.parquet')")
+            for x, y in (("_sp", table), (table, "_sp")):
+                assert con.execute(f"SELECT count(*) FROM (SELECT * FROM {x} EXCEPT ALL SELECT * FROM {y})"
+                                   ).fetchone()[0] == 0, table
+    finally:
+        spark.stop()
