@@ -514,3 +514,24 @@ def test_transpiled_sql_gives_the_same_rows_on_spark(tiny, tmp_path):
                                    ).fetchone()[0] == 0, table
     finally:
         spark.stop()
+
+
+def test_demo_with_data_model_omop_gives_identical_results_json(round_trip):
+    """The same, through the study file: ``[data] model = "omop"`` on the exported OMOP folder."""
+    base, _, _ = round_trip
+    study = base / "via_omop" / "study.toml"
+    study.parent.mkdir()
+    shutil.copytree(base / "omop", study.parent / "data")
+    text = (base / "clif" / "study.toml").read_text(encoding="utf-8")
+    study.write_text(text.replace("[data]\n", '[data]\nmodel = "omop"\n', 1), encoding="utf-8")
+    clif_out = base / "out_clif"
+    clif = json.loads((clif_out / "results.json").read_text()) if clif_out.is_dir() else _run(
+        base / "clif" / "study.toml", clif_out)
+    omop = _run(study, base / "out_via_omop")
+    assert omop["spec"]["data"]["model"] == "omop"
+    for r in (clif, omop):   # the data-source fields: input files, data model, and so the spec hash
+        r["reproducibility"].pop("inputs", None)
+        r["spec"]["data"].pop("model", None)
+        for part in ("reproducibility", "study"):
+            r[part].pop("spec_hash", None)
+    assert json.dumps(clif, sort_keys=True) == json.dumps(omop, sort_keys=True)
