@@ -40,8 +40,8 @@ def test_list_parameters_translate_to_each_engine():
 
 def test_ddl_becomes_session_scoped_objects():
     pg = _sql("CREATE OR REPLACE TEMP TABLE x AS SELECT 1 AS a", "postgres")
-    assert pg == ["DROP TABLE IF EXISTS x", "CREATE TEMP TABLE x AS SELECT 1 AS a", "ANALYZE x"]
-    assert _sql("CREATE VIEW v AS SELECT 1 AS a", "postgres") == ["DROP VIEW IF EXISTS v",
+    assert pg == ["DROP TABLE IF EXISTS pg_temp.x", "CREATE TEMP TABLE x AS SELECT 1 AS a", "ANALYZE pg_temp.x"]
+    assert _sql("CREATE VIEW v AS SELECT 1 AS a", "postgres") == ["DROP VIEW IF EXISTS pg_temp.v",
                                                                  "CREATE TEMP VIEW v AS SELECT 1 AS a"]
     assert _sql("CREATE VIEW v AS SELECT 1 AS a", "spark") == ["CREATE OR REPLACE TEMPORARY VIEW v AS SELECT 1 AS a"]
     (mat,) = _sql("CREATE OR REPLACE TEMP TABLE x AS SELECT 1 AS a", "spark")

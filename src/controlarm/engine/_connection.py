@@ -192,12 +192,12 @@ class PostgresConnection(SqlConnection):
         import pyarrow as pa
 
         table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
-        self._cur.execute(f'DROP TABLE IF EXISTS "{name}"')
+        self._cur.execute(f'DROP TABLE IF EXISTS pg_temp."{name}"')
         self._cur.adbc_ingest(name, table, mode="create", temporary=True)
         self._cur.execute(f'ANALYZE "{name}"')
 
     def unregister(self, name: str) -> None:
-        self._cur.execute(f'DROP TABLE IF EXISTS "{name}"')
+        self._cur.execute(f'DROP TABLE IF EXISTS pg_temp."{name}"')
 
     def ingest(self, name: str, table, schema: str) -> None:
         """Bulk-copy an Arrow ``table`` into a new table ``schema.name`` (binary COPY)."""

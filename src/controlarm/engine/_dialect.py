@@ -261,7 +261,7 @@ def _to_dialect_cached(sql: str, dialect: str) -> tuple[Statement, ...]:
             if dialect == "spark":
                 out.append(Statement((f"DROP VIEW IF EXISTS {name}", False)))
             else:
-                out.append(Statement((f"DROP {kind} IF EXISTS {name}", False)))
+                out.append(Statement((f"DROP {kind} IF EXISTS {name if '.' in name else 'pg_temp.' + name}", False)))
             continue
         returns = isinstance(tree, (exp.Query,))
         out.append(Statement((_select_sql(tree, dialect), returns)))
@@ -277,7 +277,7 @@ def _create(tree, dialect: str, exp) -> list[Statement]:
         cols = [c for c in target.expressions if isinstance(c, exp.ColumnDef)]
         if dialect == "postgres":
             body = ", ".join(c.sql(dialect="postgres") for c in cols)
-            return [Statement((f"DROP TABLE IF EXISTS {name}", False)),
+            return [Statement((f"DROP TABLE IF EXISTS {name if '.' in name else 'pg_temp.' + name}", False)),
                     Statement((f"CREATE TEMP TABLE {name} ({body})", False))]
         select = ", ".join(
             f"CAST(NULL AS {c.args['kind'].sql(dialect='spark')}) AS {c.this.sql(dialect='spark')}" for c in cols
@@ -286,12 +286,15 @@ def _create(tree, dialect: str, exp) -> list[Statement]:
     name = target.sql(dialect=dialect)
     body = _select_sql(tree.expression, dialect)
     if dialect == "postgres":
+        # Drops name pg_temp: an unqualified DROP would find a warehouse table of the same name
+        # (an OMOP schema on the search path holds "enrollment") and fail or, worse, drop it.
+        temp = name if "." in name else f"pg_temp.{name}"
         if kind == "VIEW":
-            return [Statement((f"DROP VIEW IF EXISTS {name}", False)),
+            return [Statement((f"DROP VIEW IF EXISTS {temp}", False)),
                     Statement((f"CREATE TEMP VIEW {name} AS {body}", False))]
-        return [Statement((f"DROP TABLE IF EXISTS {name}", False)),
+        return [Statement((f"DROP TABLE IF EXISTS {temp}", False)),
                 Statement((f"CREATE TEMP TABLE {name} AS {body}", False)),
-                Statement((f"ANALYZE {name}", False))]
+                Statement((f"ANALYZE {temp}", False))]
     if kind == "TABLE":
         # A table is materialised by the connection (MATERIALISE marker): a temporary view made
         # from an analysed DataFrame does not re-resolve the relations it was built from, which
