@@ -202,3 +202,56 @@ def test_compute_cmh_equals_statsmodels():
             ref = st.test_null_odds(correction=corr and delta >= 0.5).pvalue
             assert ours == pytest.approx(ref, rel=1e-10)
     assert compute_cmh(np.array([[[1, 0], [2, 0]]])) is None  # no informative table
+
+
+@pytest.mark.parametrize("design, te, ce", [
+    ((8, 3), 0, 5), ((8, 3), 0, 7), ([2, 3, 3, 4, 4], 1, 4), ([3, 4, 4, 5, 4], 1, 6),
+    ((12, 3), 1, 14), ((12, 3), 6, 2), ((5, 1), 2, 4), ((20, 2), 3, 30), ((10, 4), 0, 0),
+    ((6, 3), 6, 18),
+])
+def test_vectorised_tests_equal_the_reference_path(design, te, ce):
+    """``_batch.batch_tests`` (all allocations at once, what the audit uses) against
+    ``_audit._config_tests`` (the analysis room's one-table functions, one allocation at a time)
+    on every enumerated allocation: CMH and the pseudo-pair tests bit for bit, the exact
+    conditional and log-rank p-values to summation order (rtol 1e-12), Rosenbaum's Gamma to the
+    reference's Brent tolerance (xtol 1e-7 on log Gamma)."""
+    from controlarm.audit._allocations import Design, enumerate_allocations
+    from controlarm.audit._audit import _config_tests, _set_sizes
+    from controlarm.audit._batch import TEST_COLUMNS, batch_tests, config_tests
+
+    cfgs = [c for c, _, _ in enumerate_allocations(Design(_set_sizes(design) - 1), te, ce)]
+    new = batch_tests(np.stack(cfgs), 0.05)
+    exact_bits = {"mantel_haenszel", "mantel_haenszel_cc", "mcnemar_pseudo_pairs",
+                  "mcnemar_pseudo_pairs_cc", "mcnemar_pseudo_pairs_exact",
+                  "mcnemar_pseudo_pairs_midp", "logrank_pseudo_pairs", "b_pseudo_pairs",
+                  "c_pseudo_pairs"}
+    for i, cfg in enumerate(cfgs):
+        old = _config_tests(cfg, 0.05)
+        one = config_tests(cfg, 0.05)
+        for name in TEST_COLUMNS:
+            o, v = old[name], new[name][i]
+            assert one[name] == (None if np.isnan(v) else v)
+            if o is None:
+                assert np.isnan(v), (name, cfg.tolist())
+            elif name in exact_bits:
+                assert v == o, (name, cfg.tolist())
+            elif name == "rosenbaum_gamma":
+                assert v == pytest.approx(o, rel=1e-6), cfg.tolist()
+            else:
+                assert v == pytest.approx(o, rel=1e-12, abs=1e-300), (name, cfg.tolist())
+
+
+def test_vectorised_tests_on_a_sampled_large_design():
+    """The benchmark's 50-set 1:4 design (5 vs 60 deaths), 200 sampled allocations."""
+    from controlarm.audit._allocations import Design, sample_allocations
+    from controlarm.audit._audit import _config_tests
+    from controlarm.audit._batch import TEST_COLUMNS, batch_tests
+
+    arr, _ = sample_allocations(Design(np.full(50, 4)), 5, 60, 200, 0)
+    new = batch_tests(arr, 0.05)
+    assert (new["rosenbaum_gamma"] > 1).any()
+    for i in range(len(arr)):
+        old = _config_tests(arr[i], 0.05)
+        for name in TEST_COLUMNS:
+            tol = 1e-6 if name == "rosenbaum_gamma" else 1e-12
+            assert new[name][i] == pytest.approx(old[name], rel=tol), name

@@ -10,7 +10,9 @@ an array of tables (``compute_cmh``, a public pure function, checked against sta
 analysis room's ``mantel_haenszel`` works on an endpoint frame). Every other test is the analysis
 room's: ``compute_exact_conditional``, ``compute_logrank``, ``compute_mcnemar`` /
 ``compute_mcnemar_exact``, ``compute_rosenbaum_binary`` with ``critical_gamma``, and
-``compute_fragility``.
+``compute_fragility``. ``_config_tests`` applies them to one allocation (the reference path);
+the audit itself uses ``_batch.batch_tests``, the same tests over all allocations at once
+(vectorised, about 15x faster; equal to the reference in ``tests/test_audit.py``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from ..analysis import (
 )
 from ..errors import InputError
 from ._allocations import Design, count_allocations, enumerate_allocations, sample_allocations
+from ._batch import TEST_COLUMNS, batch_tests
 from ._result import AuditResult
 
 __all__ = ["audit_matched_binary", "compute_cmh", "MATCHED_TESTS", "COMMON_TESTS"]
@@ -146,6 +149,11 @@ def _gamma(cfg: np.ndarray, alpha: float) -> float:
 
 
 def _config_tests(cfg: np.ndarray, alpha: float) -> dict[str, float | None]:
+    """Every per-allocation test of one allocation, by the analysis room's functions.
+
+    The reference path: :func:`._batch.batch_tests` computes the same for all allocations at
+    once (what ``audit_matched_binary`` uses), and ``tests/test_audit.py`` checks them equal.
+    """
     tab = _tables(cfg)
     event, group, set_id = _rows(cfg)
     time = np.where(event == 1, 1.0, 2.0)
@@ -326,8 +334,7 @@ def audit_matched_binary(
         w_patient = counts / counts.sum()
         w_table = np.full(len(cfgs), np.nan)  # not estimated: see Notes
         n_tables = _count_tables(des, te, ce)
-    rows = [_config_tests(cfg, alpha) for cfg in cfgs]
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame(batch_tests(np.stack(cfgs), alpha), columns=list(TEST_COLUMNS))
     frame.insert(0, "control_events_by_set", [",".join(map(str, cfg[:, 2][::-1])) for cfg in cfgs])
     frame.insert(1, "treated_events_by_set", [",".join(map(str, cfg[:, 1][::-1])) for cfg in cfgs])
     frame.insert(2, "set_controls", [",".join(map(str, cfg[:, 0][::-1])) for cfg in cfgs])
