@@ -146,7 +146,9 @@ def test_design_stage_reads_no_outcome(tiny, monkeypatch):
         def __getattr__(self, name):
             return getattr(self._con, name)
 
-    real_open, real_validate = controlarm.sources.open_sources, controlarm.validate.validate_sources
+    # the pipeline opens a study's data through open_study_sources (which calls the module-level
+    # open_sources of sources._read, not the package attribute): wrap the function it calls
+    real_open, real_validate = controlarm.sources.open_study_sources, controlarm.validate.validate_sources
 
     def open_recorded(*args, **kwargs):
         src = real_open(*args, **kwargs)
@@ -157,7 +159,7 @@ def test_design_stage_reads_no_outcome(tiny, monkeypatch):
         validated["done"] = True
         return report
 
-    monkeypatch.setattr(controlarm.sources, "open_sources", open_recorded)
+    monkeypatch.setattr(controlarm.sources, "open_study_sources", open_recorded)
     monkeypatch.setattr(controlarm.validate, "validate_sources", validate_then_record)
     design = design_study(load_study(tiny))
     assert locked_sets(design["matched"]) == [[1, "treated", "T1"], [1, "control", "C2"]]
