@@ -237,7 +237,14 @@ def _grid(head: list[str], body: list[list[str]], left: int = 2) -> str:
                      for row in lines)
 
 
+def _stages(rows: list[tuple[str, dict]]) -> list[str]:
+    """The known stages, then any other progress step the pipeline reported (in the order seen)."""
+    seen = [s for _, r in rows for s in r.get("stage_s", {}) if s not in STAGES and s not in ("start", "failed")]
+    return list(STAGES) + list(dict.fromkeys(seen))
+
+
 def _tables(rows: list[tuple[str, dict]]) -> str:
+    STAGES = _stages(rows)  # noqa: N806 - shadows the module constant on purpose
     head = ["size", "engine"] + list(STAGES) + ["total s", "peak RSS MB", "pool eligible", "status"]
     body = []
     for label, r in rows:
