@@ -220,7 +220,6 @@ def _labs(c: Courses, rng, hid: pa.Array) -> pa.Table:
     k, day, t = k[ok], day[ok], t[ok]
     kind = c.kind[k]
     sev = np.where(c.icu_in[k] >= 0, np.exp(-np.abs(t - c.icu_in[k]) / (4 * DAY)), 0.0) * (kind == COVID)
-    m = len(k)
     base = {
         "crp": np.where(kind == WARD, np.exp(rng.normal(np.log(15), 1.0, n))[k],
                         5 + np.exp(rng.normal(np.log(110), 0.5, n))[k] * (0.3 + 0.7 * sev)),
@@ -243,7 +242,6 @@ def _labs(c: Courses, rng, hid: pa.Array) -> pa.Table:
     cat_arr = pa.array([x[0] for x in _LABS], _S)
     unit_arr = pa.array([x[1] for x in _LABS], _S)
     cc = np.concatenate(cats)
-    del m
     return pa.table([hid.take(pa.array(o)), _ts(np.concatenate(times)), _pick(cat_arr, cc), _f(np.concatenate(vals)),
                      _pick(unit_arr, cc)], schema=SCHEMAS["labs"])
 
