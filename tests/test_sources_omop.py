@@ -430,21 +430,37 @@ def test_commands_export_and_map_back(tmp_path, round_trip):
 
 
 # ---------------------------------------------------------------------------------------------
-# the same SQL on a real PostgreSQL (opt-in: CONTROLARM_TEST_PSQL holds psql connection arguments,
-# for example "-h /tmp/pgsock -p 5432 -U postgres"; .ci/run starts a server)
+# the same SQL on a real PostgreSQL: a throwaway server (tests/_postgres.py), or the one
+# CONTROLARM_TEST_PSQL names with psql connection arguments ("-h /tmp/pgsock -p 5432 -U postgres")
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not __import__("os").environ.get("CONTROLARM_TEST_PSQL") or not shutil.which("psql"),
-                    reason="set CONTROLARM_TEST_PSQL to psql connection arguments to run against PostgreSQL")
-def test_transpiled_sql_gives_the_same_rows_on_postgresql(tiny, tmp_path):
+@pytest.fixture(scope="module")
+def psql_args():
+    """psql connection arguments: CONTROLARM_TEST_PSQL, or a throwaway server (tests/_postgres.py)."""
     import os
     import shlex
+    from urllib.parse import parse_qs
+
+    from tests._postgres import postgres_server, require_or_skip
+
+    if not shutil.which("psql"):
+        require_or_skip("psql is not installed")
+    if os.environ.get("CONTROLARM_TEST_PSQL"):
+        yield shlex.split(os.environ["CONTROLARM_TEST_PSQL"])
+        return
+    with postgres_server() as uri:
+        q = parse_qs(uri.partition("?")[2])
+        yield ["-h", q["host"][0], "-p", q["port"][0], "-U", "postgres", "-d", "postgres"]
+
+
+def test_transpiled_sql_gives_the_same_rows_on_postgresql(tiny, tmp_path, psql_args):
+    import os
 
     sqlglot = pytest.importorskip("sqlglot")
     con, _ = tiny
     schema = f"controlarm_omop_test_{os.getpid()}"
-    base = ["psql", *shlex.split(os.environ["CONTROLARM_TEST_PSQL"]), "-v", "ON_ERROR_STOP=1", "-q"]
+    base = ["psql", *psql_args, "-v", "ON_ERROR_STOP=1", "-q"]
     env = {**os.environ, "PGOPTIONS": f"-c TimeZone=UTC -c search_path={schema}"}
 
     def psql(*cmds: str) -> str:
@@ -480,8 +496,9 @@ def test_transpiled_sql_gives_the_same_rows_on_postgresql(tiny, tmp_path):
         psql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
-@pytest.mark.skipif(not __import__("os").environ.get("CONTROLARM_TEST_SPARK"),
-                    reason="set CONTROLARM_TEST_SPARK=1 to run the mapping on Spark local (slow)")
+@pytest.mark.skipif(not (__import__("os").environ.get("CONTROLARM_TEST_SPARK")
+                         or __import__("os").environ.get("CONTROLARM_REQUIRE_ENGINES") == "1"),
+                    reason="set CONTROLARM_TEST_SPARK=1 to run the mapping on Spark local (slow; CI runs it)")
 def test_transpiled_sql_gives_the_same_rows_on_spark(tiny, tmp_path):
     sqlglot = pytest.importorskip("sqlglot")
     pyspark_sql = pytest.importorskip("pyspark.sql")
