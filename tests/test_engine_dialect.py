@@ -63,6 +63,11 @@ def test_function_rewrites():
     assert "<< CAST((d + 1) AS INT)" in shift
 
 
+def test_drops_name_session_objects():
+    assert _sql("DROP TABLE IF EXISTS a", "postgres") == ["DROP TABLE IF EXISTS pg_temp.a"]
+    assert _sql("DROP VIEW IF EXISTS v", "spark") == ["DROP VIEW IF EXISTS v"]
+
+
 def test_subqueries_get_aliases_for_postgres():
     (pg,) = _sql("SELECT a FROM (SELECT 1 AS a) ORDER BY a", "postgres")
     assert "AS _sq1" in pg

@@ -344,3 +344,18 @@ def test_float_ids_from_pandas_become_integer_text(csv_dir: Path) -> None:
     ).to_parquet(csv_dir / "patient.parquet")
     ids = open_sources(csv_dir).df("SELECT patient_id FROM patient")["patient_id"].tolist()
     assert ids == ["1", "2", None]
+
+
+def test_duckdb_settings_come_from_the_environment(monkeypatch) -> None:
+    folder = Path(__file__).parent / "data" / "clif_small"
+    monkeypatch.setenv("CONTROLARM_MEMORY_LIMIT", "1GB")
+    monkeypatch.setenv("CONTROLARM_THREADS", "1")
+    s = open_sources(folder)
+    try:
+        limit, threads = s.con.execute("SELECT current_setting('memory_limit'), current_setting('threads')").fetchall()[0]
+    finally:
+        s.close()
+    assert limit in ("953.6 MiB", "1.0 GiB", "1000.0 MB") and int(threads) == 1
+    monkeypatch.setenv("CONTROLARM_MEMORY_LIMIT", "lots")
+    with pytest.raises(InputError, match="CONTROLARM_MEMORY_LIMIT like 3GB"):
+        open_sources(folder)

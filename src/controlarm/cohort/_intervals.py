@@ -98,22 +98,35 @@ def holding_sql(rows: str, *, gap: str, passthrough: str = "", partition: str = 
     """
 
 
-def device_intervals_sql(max_gap_hours: float) -> str:
-    """Respiratory-support state intervals: ``hospitalization_id, device_category, start_dttm, end_dttm``."""
-    rows = """(SELECT r.hospitalization_id, r.device_category, r.recorded_dttm AS s, h.discharge_dttm AS dis
-               FROM respiratory_support r JOIN hospitalization h ON h.hospitalization_id = r.hospitalization_id) d"""
+def _only(col: str, only: str | None) -> str:
+    return f" WHERE {col} IN ({only})" if only else ""
+
+
+def device_intervals_sql(max_gap_hours: float, only: str | None = None) -> str:
+    """Respiratory-support state intervals: ``hospitalization_id, device_category, start_dttm, end_dttm``.
+
+    ``only``: a query giving the hospitalization ids that matter. The rows are cut to those stays
+    *before* the window: a record holds within its own stay, so the intervals are the same, and the
+    window sorts a few rows instead of the warehouse (at 5M hospitalizations, 4.4 GB and 6 minutes
+    for 32 matched patients without the cut).
+    """
+    rows = f"""(SELECT r.hospitalization_id, r.device_category, r.recorded_dttm AS s, h.discharge_dttm AS dis
+               FROM respiratory_support r JOIN hospitalization h ON h.hospitalization_id = r.hospitalization_id
+               {_only('r.hospitalization_id', only)}) d"""
     inner = holding_sql(rows, gap=us_interval(hours_us(max_gap_hours)), passthrough="hospitalization_id,")
     return f"SELECT hospitalization_id, device_category, s AS start_dttm, e AS end_dttm FROM ({inner}) x"
 
 
-def ecmo_intervals_sql(max_gap_hours: float) -> str:
+def ecmo_intervals_sql(max_gap_hours: float, only: str | None = None) -> str:
     """ECMO state intervals from ``ecmo_mcs`` (rows whose device_category names ECMO).
 
     Only ECMO rows take part, so an ECMO record holds until the next ECMO record (at most the gap).
+    ``only`` as in :func:`device_intervals_sql`.
     """
+    cut = f" AND e.hospitalization_id IN ({only})" if only else ""
     rows = f"""(SELECT e.hospitalization_id, e.device_category, e.recorded_dttm AS s, h.discharge_dttm AS dis
                 FROM ecmo_mcs e JOIN hospitalization h ON h.hospitalization_id = e.hospitalization_id
-                WHERE upper(e.device_category) LIKE {sql_str(ECMO_LIKE)}) d"""
+                WHERE upper(e.device_category) LIKE {sql_str(ECMO_LIKE)}{cut}) d"""
     inner = holding_sql(rows, gap=us_interval(hours_us(max_gap_hours)), passthrough="hospitalization_id,")
     return f"SELECT hospitalization_id, device_category, s AS start_dttm, e AS end_dttm FROM ({inner}) x"
 

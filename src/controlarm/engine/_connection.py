@@ -263,6 +263,11 @@ class SparkConnection(SqlConnection):
             frame.createOrReplaceTempView(name)
             self._persisted[name] = frame
             return None
+        if statement.sql.startswith("DROP VIEW IF EXISTS "):
+            name = statement.sql[len("DROP VIEW IF EXISTS "):].strip().strip("`")
+            if name in self._persisted:  # a materialised table: release its cached data too
+                self._drop(name)
+                return None
         frame = self.spark.sql(statement.sql)
         if statement.returns_rows:
             return frame.toArrow()

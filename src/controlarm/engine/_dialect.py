@@ -257,11 +257,14 @@ def _to_dialect_cached(sql: str, dialect: str) -> tuple[Statement, ...]:
             continue
         if isinstance(tree, exp.Drop):
             kind = str(tree.args.get("kind") or "").upper()
-            name = tree.this.sql(dialect=dialect)
-            if dialect == "spark":
-                out.append(Statement((f"DROP VIEW IF EXISTS {name}", False)))
-            else:
-                out.append(Statement((f"DROP {kind} IF EXISTS {name if '.' in name else 'pg_temp.' + name}", False)))
+            targets = tree.args.get("tables") or ([tree.this] if tree.this is not None else [])
+            for target in targets:
+                name = target.sql(dialect=dialect)
+                if dialect == "spark":
+                    out.append(Statement((f"DROP VIEW IF EXISTS {name}", False)))
+                else:
+                    out.append(Statement((f"DROP {kind} IF EXISTS {name if '.' in name else 'pg_temp.' + name}",
+                                          False)))
             continue
         returns = isinstance(tree, (exp.Query,))
         out.append(Statement((_select_sql(tree, dialect), returns)))

@@ -93,7 +93,9 @@ def _covariate_sql(cov: "Covariate", lookback: float, study: "Study") -> str:
             SELECT w._row, w.value / ((h.value / 100.0) * (h.value / 100.0)) AS value
             FROM ({w}) w JOIN ({h}) h USING (_row) WHERE h.value > 0"""
     if kind == "device_at_index":
-        dev = device_intervals_sql(study.outcomes.max_gap_hours)
+        # cut to the cohort's stays before the holding window (the warehouse's other stays cannot
+        # hold a device at a cohort patient's index)
+        dev = device_intervals_sql(study.outcomes.max_gap_hours, only="SELECT hospitalization_id FROM _cohort")
         return f"""
             WITH dev AS ({dev})
             SELECT c._row,

@@ -48,16 +48,20 @@ def derive_trajectories(sources: "Sources", matched: pd.DataFrame, study: "Study
     gap = study.outcomes.max_gap_hours
     cats = lab_categories or tuple(dict.fromkeys([lab.category for lab in study.outcomes.labs] + ["crp"]))
     days = "(epoch_us({t}) - epoch_us(m.index_time)) / 86400000000.0"
+    # the matched stays: every scan below is cut to them before its windows
+    stays = "SELECT DISTINCT hospitalization_id FROM _traj"
     # Consecutive records of the same category are merged into one episode (gaps and islands),
     # so a swimmer plot draws a handful of bars rather than one per charted hour.
     support = con.execute(f"""
         WITH s AS (
             SELECT hospitalization_id, 'device' AS kind, device_category AS category, start_dttm, end_dttm
-                FROM ({device_intervals_sql(gap)})
+                FROM ({device_intervals_sql(gap, only=stays)})
             UNION ALL
-            SELECT hospitalization_id, 'ecmo', device_category, start_dttm, end_dttm FROM ({ecmo_intervals_sql(gap)})
+            SELECT hospitalization_id, 'ecmo', device_category, start_dttm, end_dttm
+                FROM ({ecmo_intervals_sql(gap, only=stays)})
             UNION ALL
-            SELECT hospitalization_id, 'icu', location_category, in_dttm, out_dttm FROM adt WHERE location_category = 'icu'
+            SELECT hospitalization_id, 'icu', location_category, in_dttm, out_dttm FROM adt
+                WHERE location_category = 'icu' AND hospitalization_id IN ({stays})
         ),
         marked AS (
             SELECT *, CASE WHEN lag(category) OVER w = category AND lag(end_dttm) OVER w = start_dttm

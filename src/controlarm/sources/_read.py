@@ -466,6 +466,25 @@ def _folder_files(folder: Path) -> tuple[dict[str, tuple[Path, str]], list[str],
     return found, problems, warnings
 
 
+def duckdb_config() -> dict[str, str]:
+    """DuckDB settings from the environment: ``CONTROLARM_MEMORY_LIMIT`` (for example ``3GB``; DuckDB's
+    default is 80% of RAM) and ``CONTROLARM_TEMP_DIR`` (where DuckDB spills when over the limit).
+
+    Environment rather than study file: they change how a run uses the machine, never its results,
+    so they stay out of the spec and its hash.
+    """
+    import os
+
+    config = {}
+    if os.environ.get("CONTROLARM_MEMORY_LIMIT"):
+        config["memory_limit"] = os.environ["CONTROLARM_MEMORY_LIMIT"]
+    if os.environ.get("CONTROLARM_TEMP_DIR"):
+        config["temp_directory"] = os.environ["CONTROLARM_TEMP_DIR"]
+    if os.environ.get("CONTROLARM_THREADS"):
+        config["threads"] = os.environ["CONTROLARM_THREADS"]
+    return config
+
+
 def open_study_sources(study) -> Sources:
     """Open the data a study file names: ``[data] source``, ``model`` and ``[data.omop]``."""
     omop = study.data.omop
@@ -544,7 +563,15 @@ def open_sources(source: str | Path, *, base_dir: Path | None = None, model: str
             "Fix: point data.source at the folder that holds the table files."
         )
 
-    con = duckdb.connect(":memory:")
+    config = duckdb_config()
+    try:
+        con = duckdb.connect(":memory:", config=config)
+    except duckdb.Error as exc:
+        raise InputError(
+            f"DuckDB refused the settings {config} from the environment ({_duckdb_error_text(exc)}). Fix: set "
+            "CONTROLARM_MEMORY_LIMIT like 3GB, CONTROLARM_THREADS to a whole number and CONTROLARM_TEMP_DIR to "
+            "a writable folder, or unset them."
+        ) from None
     try:
         if omop is not None:
             from ._engines import open_omop_duckdb
