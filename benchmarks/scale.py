@@ -97,8 +97,34 @@ def _disk_mb(folder: Path) -> float:
 
 
 # ------------------------------------------------------------------------------------- worker
+def _descendants_rss(pid: int) -> int:
+    """Resident bytes of every descendant process of ``pid`` (Spark's JVM is a child of the Python
+    worker, so the engine's memory is counted with the process's own)."""
+    total = 0
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0
+    children: list[int] = []
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as fh:
+                children += [int(c) for c in fh.read().split()]
+        except OSError:
+            pass
+    for child in children:
+        try:
+            with open(f"/proc/{child}/statm") as fh:
+                total += int(fh.read().split()[1]) * _PAGE
+        except OSError:
+            continue
+        total += _descendants_rss(child)
+    return total
+
+
 class _Sampler(threading.Thread):
-    """Peak resident set size per stage, sampled every ``interval`` s from /proc/self/statm."""
+    """Peak resident set size per stage of the process and its descendants (Spark's JVM), sampled
+    every ``interval`` s from /proc/<pid>/statm."""
 
     def __init__(self, interval: float = 0.02):
         super().__init__(daemon=True)
@@ -110,7 +136,8 @@ class _Sampler(threading.Thread):
 
     def rss(self) -> int:
         # pread: no shared file offset, so the sampler thread and a stage switch may read at once
-        return int(os.pread(self._fd, 256, 0).split()[1]) * _PAGE
+        own = int(os.pread(self._fd, 256, 0).split()[1]) * _PAGE
+        return own + _descendants_rss(os.getpid())
 
     def run(self) -> None:
         while not self._halt.is_set():
