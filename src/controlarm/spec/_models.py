@@ -364,9 +364,19 @@ class PlanSection(_Section):
 
 
 class ReportSection(_Section):
-    listings: bool = False                      # patient-level listings (ids, days) in the report
+    listings: bool = False                      # patient-level listings (pseudonymous ids, days) in the report
+    real_ids: bool = False                      # the data's real patient ids instead of T-001/C-001 pseudonyms
     suppress_small_cells: bool = False          # show pool-derived counts below the threshold as "<N"
     small_cell_threshold: int = Field(default=5, ge=1, le=100)
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        # real_ids is left out while off, so the canonical JSON (the spec hash, and locks made before
+        # the key existed) does not change.
+        out = handler(self)
+        if not self.real_ids:
+            out.pop("real_ids", None)
+        return out
 
 
 class Study(_Section):
