@@ -209,8 +209,11 @@ def run(
                                              help="Lock file to check (default: STUDY.lock.json beside the study)."),
     unlock: Optional[str] = typer.Option(None, "--unlock", help="Run a spec that no longer matches its lock; "
                                          "the reason is recorded in manifest.json."),
-    listings: bool = typer.Option(False, "--listings", help="Keep the real patient ids in matched_sets.csv, "
-                                  "analysis/ and a listing in the page (default: pseudonyms T-001, C-001)."),
+    listings: bool = typer.Option(False, "--listings", help="Add the patient-level listings (matched sets in the "
+                                  "page, safety listings), with pseudonymous ids T-001, C-001 and days only."),
+    real_ids: bool = typer.Option(False, "--real-ids", help="Write the data's real patient ids instead of the "
+                                  "pseudonyms in every output (matched_sets.csv, analysis/, listings); the folder "
+                                  "is then patient-level data."),
 ) -> None:
     """Run the whole chain on a study and write the report folder."""
     from .pipeline import check_lock, lock_path, read_lock
@@ -225,13 +228,16 @@ def run(
         record = check_lock(study, locked, target, unlock)
         if locked is not None:
             record["_lock"] = locked
-        if listings:
-            study = study.model_copy(update={"report": study.report.model_copy(update={"listings": True})})
+        flags = {k: True for k, on in (("listings", listings), ("real_ids", real_ids)) if on}
+        if flags:
+            study = study.model_copy(update={"report": study.report.model_copy(update=flags)})
         paths = _run_and_report(study, out_dir, quiet, lock=record)
     except ControlarmError as exc:
         _fail(exc)
     out.print(f"report: {paths['index.html']}")
     out.print(f"results: {paths['results.json']}")
+    if study.report.real_ids:
+        out.print(f"real patient ids written (--real-ids): handle {out_dir} as patient-level data", highlight=False)
     if paths["_matches"] is False and record["status"] == "locked":  # an unlocked plan may match otherwise
         err.print(f"[bold red]check failed:[/] the matched sets of this run differ from those locked in {target} "
                   "(the data changed since the plan was locked). The analysis ran and the report records "
