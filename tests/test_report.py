@@ -64,7 +64,7 @@ class FakeSafety:
 
 
 def make_study(*, listings: bool = False, name: str = "MSC in severe COVID-19 (test)", suppress: bool = False,
-               registration: str = "NCT00000000") -> SimpleNamespace:
+               registration: str = "NCT00000000", real_ids: bool = False) -> SimpleNamespace:
     spec = {
         "study": {"name": name, "registration": registration, "synthetic": True, "seed": 7},
         "data": {"source": "postgresql://analyst:s3cret@db.example/icu"},
@@ -79,13 +79,15 @@ def make_study(*, listings: bool = False, name: str = "MSC in severe COVID-19 (t
         "matching": {"ratio": 3, "method": "nearest", "distance": "mahalanobis", "order": "data"},
         "outcomes": {"survival_days": [28, 60], "free_days_death_value": 0, "max_gap_hours": 24},
         "analysis": {"published_style": True, "alpha": 0.05},
-        "report": {"listings": listings, "suppress_small_cells": suppress, "small_cell_threshold": 5},
+        "report": {"listings": listings, "suppress_small_cells": suppress, "small_cell_threshold": 5,
+                   **({"real_ids": True} if real_ids else {})},
     }
     return SimpleNamespace(
         study=SimpleNamespace(name=name, registration=registration,
                               description="A test study.\n\nSecond paragraph.", synthetic=True, seed=7),
         spec_hash=SPEC_HASH,
-        report=SimpleNamespace(listings=listings, suppress_small_cells=suppress, small_cell_threshold=5),
+        report=SimpleNamespace(listings=listings, real_ids=real_ids, suppress_small_cells=suppress,
+                               small_cell_threshold=5),
         matching=SimpleNamespace(ratio=3, method="nearest", distance="mahalanobis",
                                  covariates=["age", "male", "crp"], exact=["imv_at_index"], caliper=None,
                                  replace=False),
@@ -182,7 +184,8 @@ def make_trajectories(trial_ids: list[str], ae_term: str) -> dict[str, pd.DataFr
     return {"support": pd.DataFrame(support), "labs": labs_df, "events": pd.DataFrame(events)}
 
 
-def make_run(*, listings: bool = False, name: str = "MSC in severe COVID-19 (test)", safety: object = None,
+def make_run(*, listings: bool = False, real_ids: bool = False, name: str = "MSC in severe COVID-19 (test)",
+             safety: object = None,
              suppress: bool = False, trial_ids: list[str] | None = None, ae_term: str = "Hypokalaemia",
              outcome_label: str = "Alive at day 28", trajectories: bool = True, sensitivity: bool = True) -> StudyRun:
     trial_ids = list(trial_ids or TRIAL_IDS)
@@ -238,7 +241,7 @@ def make_run(*, listings: bool = False, name: str = "MSC in severe COVID-19 (tes
         FlowStep("matching", "pool", 27, (("not selected as a match", 15),)),
     ))
     return StudyRun(
-        study=make_study(listings=listings, name=name, suppress=suppress),
+        study=make_study(listings=listings, real_ids=real_ids, name=name, suppress=suppress),
         flow=flow, cohort=cohort, baseline=baseline,
         covariate_kinds={"age": "continuous", "male": "binary", "crp": "continuous", "imv_at_index": "binary"},
         matched=matched, balance=balance, endpoints=ep, endpoint_defs=endpoint_defs,
@@ -376,16 +379,52 @@ def test_page_hides_patient_ids_and_dates_by_default(page):
     assert "s3cret" not in page
 
 
-def test_listing_appears_only_when_asked(tmp_path, fast_figures):
+def test_listing_appears_only_when_asked_with_pseudonyms(tmp_path, fast_figures):
     paths = write_report(make_run(listings=True), tmp_path / "r")
     page = paths["index.html"].read_text(encoding="utf-8")
-    assert ">Listing of matched sets</h2>" in page
-    matched_ids = TRIAL_IDS + POOL_IDS[:12]
-    for pid in matched_ids:
-        assert pid in page
+    assert ">Listing of matched sets</h2>" in page and 'href="#listing"' in page
+    listing = page[page.index('<section id="listing">'):]
+    listing = listing[:listing.index("</section>")]
+    for pseudonym in [f"T-{i:03d}" for i in range(1, 5)] + [f"C-{i:03d}" for i in range(1, 13)]:
+        assert f"<td>{pseudonym}</td>" in listing, pseudonym
+    assert "Pseudonymous ids (T-nnn for treated patients" in listing
+    for pid in TRIAL_IDS + POOL_IDS + HOSP_IDS:  # listings do not bring the real ids back
+        assert pid not in page, pid
+    for name in ("matched_sets.csv", "results.json", "log.txt"):
+        text = paths[name].read_text(encoding="utf-8")
+        assert not any(pid in text for pid in TRIAL_IDS + POOL_IDS + HOSP_IDS), name
+    assert not re.search(r"\d{4}-\d{2}-\d{2}", page)
+    footer = page[page.index("<footer>"):]
+    assert "Patient-level listings on (report.listings = true), with pseudonymous ids only" in footer
+    assert "ids in outputs: pseudonyms; patient-level listings: on" in paths["log.txt"].read_text(encoding="utf-8")
+
+
+def test_real_ids_put_the_data_ids_in_every_output(tmp_path, fast_figures):
+    paths = write_report(make_run(listings=True, real_ids=True), tmp_path / "r")
+    page = paths["index.html"].read_text(encoding="utf-8")
+    listing = page[page.index('<section id="listing">'):]
+    listing = listing[:listing.index("</section>")]
+    for pid in TRIAL_IDS + POOL_IDS[:12]:
+        assert f"<td>{pid}</td>" in listing, pid
+    assert "The data&#x27;s real patient ids (report.real_ids = true)" in listing
     for pid in POOL_IDS[12:] + HOSP_IDS:  # never matched, or not a patient id: still hidden
         assert pid not in page
     assert not re.search(r"\d{4}-\d{2}-\d{2}", page)
+    assert "Real patient ids (report.real_ids = true)" in page[page.index("<footer>"):]
+    csv_text = paths["matched_sets.csv"].read_text(encoding="utf-8")
+    assert all(pid in csv_text for pid in TRIAL_IDS + POOL_IDS[:12]) and "T-001" not in csv_text
+    log = paths["log.txt"].read_text(encoding="utf-8")
+    assert "ids in outputs: real patient ids (report.real_ids = true); patient-level listings: on" in log
+    assert not any(pid in log for pid in TRIAL_IDS + POOL_IDS)  # the log never carries an id
+    data = json.loads(paths["results.json"].read_text(encoding="utf-8"))
+    assert data["report_options"]["real_ids"] is True and data["report_options"]["listings"] is True
+
+
+def test_the_footer_and_log_name_the_default_mode(report):
+    page = report["index.html"].read_text(encoding="utf-8")
+    assert "Pseudonymous ids: matched_sets.csv and analysis/ number patients T-nnn" in page[page.index("<footer>"):]
+    assert "ids in outputs: pseudonyms; patient-level listings: off" in report["log.txt"].read_text(encoding="utf-8")
+    assert json.loads(report["results.json"].read_text(encoding="utf-8"))["report_options"]["real_ids"] is False
 
 
 def test_results_json_holds_the_aggregates(report):
@@ -454,7 +493,7 @@ def test_two_runs_give_identical_bytes(report, tmp_path):
 
 def test_user_strings_are_escaped(tmp_path, fast_figures):
     evil = '<script>alert("x")</script>'
-    run = make_run(name=f"A & B {evil}", listings=True, trial_ids=[f"{evil}{i}" for i in range(1, 5)],
+    run = make_run(name=f"A & B {evil}", listings=True, real_ids=True, trial_ids=[f"{evil}{i}" for i in range(1, 5)],
                    ae_term=f"Rash {evil}", safety=FakeSafety(f"Rash {evil}"), outcome_label=f"Alive {evil}")
     page = write_report(run, tmp_path / "r")["index.html"].read_text(encoding="utf-8")
     assert "<script" not in page

@@ -31,11 +31,11 @@ def out(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def listed(tmp_path_factory) -> Path:
-    """The same run with report.listings on: the real (formula-like) ids reach matched_sets.csv."""
+    """The same run with report.real_ids on: the real (formula-like) ids reach matched_sets.csv."""
     base = tmp_path_factory.mktemp("exp_listed")
     with pytest.MonkeyPatch.context() as mp:
         stub_figures(mp)
-        run = make_run(listings=True, safety=FakeSafety(), trial_ids=["@T1", "+T2", "-T3", "T4"])
+        run = make_run(listings=True, real_ids=True, safety=FakeSafety(), trial_ids=["@T1", "+T2", "-T3", "T4"])
         write_report(run, base / "r")
     return base / "r"
 
@@ -112,7 +112,7 @@ def test_csvs_hold_the_numbers_and_are_safe_in_a_spreadsheet(out, listed, result
     assert float(age_pool["mean"]) == pytest.approx(stats["mean"], rel=1e-9) and age_pool["display"] == \
         results["table1"]["rows"][0]["cells"]["pool"]
     assert "T1" not in (out / "matched_sets.csv").read_text(encoding="utf-8")  # pseudonyms by default
-    matched = (listed / "matched_sets.csv").read_text(encoding="utf-8")  # real ids with listings on
+    matched = (listed / "matched_sets.csv").read_text(encoding="utf-8")  # real ids with real_ids on
     assert "'@T1" in matched and "'+T2" in matched and "'-T3" in matched and ",T4," in matched
     every_field = [f for folder in (out, listed) for name in ("matched_sets.csv", "outcomes.csv", "table1.csv")
                    for line in csv.reader(io.StringIO((folder / name).read_text(encoding="utf-8"))) for f in line]

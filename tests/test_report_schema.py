@@ -85,12 +85,13 @@ def test_the_validator_catches_mistakes():
     assert validate(True, {"type": "integer"}) and validate(1.5, {"type": "integer"})
 
 
-@pytest.mark.parametrize("variant", ["safety", "suppressed-no-safety", "listings-sparse"])
+@pytest.mark.parametrize("variant", ["safety", "suppressed-no-safety", "listings-sparse", "real-ids"])
 def test_results_json_matches_the_schema(variant, tmp_path, monkeypatch):
     stub_figures(monkeypatch)
     run = {"safety": lambda: make_run(safety=FakeSafety()),
            "suppressed-no-safety": lambda: make_run(suppress=True),
-           "listings-sparse": lambda: make_run(listings=True, trajectories=False, sensitivity=False)}[variant]()
+           "listings-sparse": lambda: make_run(listings=True, trajectories=False, sensitivity=False),
+           "real-ids": lambda: make_run(listings=True, real_ids=True, safety=FakeSafety())}[variant]()
     data = json.loads(write_report(run, tmp_path / "r")["results.json"].read_text(encoding="utf-8"))
     assert data["schema_version"] == SCHEMA_VERSION
     assert validate(data, SCHEMA) == []

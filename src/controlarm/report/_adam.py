@@ -6,7 +6,7 @@ where one fits. They are *ADaM-shaped*, not submission-conformant: covariates ke
 names, and every time is in days from the patient's index (day 0, the index day itself, exists;
 SDTM's "no day 0" rule is not applied). No calendar date is exported. Patient ids are built here
 from the run; ``saved_inputs`` replaces them by pseudonyms (``T-001``, ``C-001``) unless
-``report.listings`` is on, as in ``matched_sets.csv``.
+``report.real_ids`` is on, as in ``matched_sets.csv``.
 
 Besides the four datasets, the folder keeps the figures' trajectories (``trajectories_support``,
 ``trajectories_events``), so that ``controlarm report`` can redraw every figure without the source
@@ -318,8 +318,18 @@ def _flat(frame: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def safety_html(run: "StudyRun", listings: bool) -> str | None:
-    """The safety room's HTML fragment, or None when safety was not computed."""
+#: The safety room's note over its listings, and what it becomes when the ids are real.
+_PSEUDONYMOUS_NOTE = "Patient-level listings (listings = true): pseudonymous ids;"
+_REAL_NOTE = "Patient-level listings (listings = true) with the real patient ids (report.real_ids = true);"
+
+
+def safety_html(run: "StudyRun", listings: bool, real_ids: bool = False) -> str | None:
+    """The safety room's HTML fragment, or None when safety was not computed.
+
+    ``run.safety`` is already pseudonymised unless ``real_ids`` (``saved_inputs``); with real ids
+    the room's note over its listings is reworded to say so.
+    """
     if run.safety is None:
         return None
-    return str(run.safety.to_html(listings))
+    fragment = str(run.safety.to_html(listings))
+    return fragment.replace(_PSEUDONYMOUS_NOTE, _REAL_NOTE) if real_ids else fragment

@@ -25,7 +25,7 @@ import pandas as pd
 
 from ..errors import InputError
 from ._adam import DATASET_FILES, analysis_datasets, frame_to_parquet, parquet_to_frame, safety_html, safety_tables
-from ._privacy import pseudonymise, pseudonyms
+from ._privacy import pseudonymise, pseudonymous_run, pseudonyms
 from ._results import SCHEMA_VERSION, dumps_json, report_options, results_dict
 
 if TYPE_CHECKING:
@@ -95,23 +95,26 @@ def safe_fragment(fragment: str | None) -> str | None:
 
 def saved_inputs(run: "StudyRun") -> dict[str, bytes]:
     """The bytes of every saved input of ``run``'s report, by path inside the report folder."""
-    listings = report_options(run)["listings"]
+    options = report_options(run)
+    listings = options["listings"]
     datasets = analysis_datasets(run)
-    if not listings:  # pseudonymous by default: no input id reaches an output file
+    shown = run
+    if not options["real_ids"]:  # pseudonymous unless asked: no input id reaches an output file
         mapping = pseudonyms(run.matched)
         datasets = {name: pseudonymise(frame, mapping) for name, frame in datasets.items()}
+        shown = pseudonymous_run(run, mapping)  # the safety room's tables, listings and dict
     files: dict[str, bytes] = {DATASET_FILES[name]: frame_to_parquet(frame) for name, frame in datasets.items()}
     listed: dict[str, Any] = {"datasets": {name: DATASET_FILES[name] for name in datasets},
                               "safety_html": None, "safety_tables": []}
-    fragment = safety_html(run, listings)
+    fragment = safety_html(shown, listings, real_ids=options["real_ids"])
     if fragment is not None:
         files[SAFETY_HTML] = fragment.encode("utf-8")
         listed["safety_html"] = SAFETY_HTML
-        for i, (title, table) in enumerate(safety_tables(run, listings).items(), start=1):
+        for i, (title, table) in enumerate(safety_tables(shown, listings).items(), start=1):
             path = f"analysis/safety_table_{i:02d}.parquet"
             files[path] = frame_to_parquet(table)
             listed["safety_tables"].append({"title": title, "file": path})
-    files["results.json"] = dumps_json(results_dict(run, files=listed)).encode("utf-8")
+    files["results.json"] = dumps_json(results_dict(shown, files=listed)).encode("utf-8")
     return files
 
 

@@ -12,7 +12,9 @@ Privacy: by default the page holds aggregates, plus the trial patients' courses 
 plot under the labels "Patient 1..n" with days from index. No patient or hospitalization id and no
 patient-level date is written; free text from upstream rooms that may quote rows (data-quality
 warnings, outcome notes) is scrubbed of known ids and ISO dates before it is saved. Only when
-``study.report.listings`` is true does the page add a listing of matched sets with patient ids.
+``study.report.listings`` is true does the page add a listing of matched sets (and the safety
+room its listings), with pseudonymous ids (``T-001``, ``C-001``) unless ``study.report.real_ids``
+is also true. The footer says which mode the report is in.
 """
 
 from __future__ import annotations

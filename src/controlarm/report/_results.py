@@ -111,6 +111,7 @@ def report_options(run: "StudyRun") -> dict[str, Any]:
     rep = getattr(run.study, "report", None)
     return {
         "listings": bool(getattr(rep, "listings", False)),
+        "real_ids": bool(getattr(rep, "real_ids", False)),
         "suppress_small_cells": bool(getattr(rep, "suppress_small_cells", False)),
         "small_cell_threshold": int(getattr(rep, "small_cell_threshold", 5) or 5),
     }

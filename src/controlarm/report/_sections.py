@@ -13,6 +13,7 @@ import pandas as pd
 from . import _figures, _figures_effects
 from ._format import fmt_num
 from ._markup import FigureCounter, esc, figure, table, ul
+from ._privacy import real_ids
 from ._table1 import flow_table, table_one_frame
 
 if TYPE_CHECKING:
@@ -181,10 +182,12 @@ def listing_section(b: "ReportBundle") -> str:
                      "weight": fmt_num(r.get("MWEIGHT"), 3),
                      "distance": fmt_num(r.get("MDIST")) if pd.notna(r.get("MDIST")) else "—"})
     listing = pd.DataFrame(rows, columns=["set_id", "role", "patient_id", "weight", "distance"])
+    ids = ("The data's real patient ids (report.real_ids = true)" if real_ids(b.options) else
+           "Pseudonymous ids (T-nnn for treated patients, C-nnn for controls, as in matched_sets.csv)")
     return (
         '<section id="listing"><h2>Listing of matched sets</h2>'
         '<p class="warning" role="note"><strong>Patient-level listing</strong> (report.listings = true). '
-        "Pseudonymous ids; handle this page as patient-level data.</p>"
+        f"{esc(ids)}; handle this page as patient-level data.</p>"
         + table(listing, [("set_id", "Set"), ("role", "Role"), ("patient_id", "Patient id"),
                           ("weight", "Weight"), ("distance", "Distance")], numeric=("weight", "distance"))
         + "</section>"

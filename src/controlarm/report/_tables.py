@@ -148,8 +148,8 @@ def sort_matched(matched: pd.DataFrame) -> pd.DataFrame:
     """The matched table in report order: by set, treated first, then patient id.
 
     This is the only patient-level table of the room. It feeds ``matched_sets.csv`` (an
-    analysis dataset, pseudonymous ids by design) and the HTML listing, which appears only when
-    ``report.listings`` is on.
+    analysis dataset) and the HTML listing, which appears only when ``report.listings`` is on; both
+    carry pseudonymous ids unless ``report.real_ids`` is on.
     """
     cols = ["set_id", "role", "patient_id", "weight", "distance"]
     if matched is None or matched.empty:

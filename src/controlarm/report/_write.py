@@ -128,13 +128,18 @@ def log_text(run: "StudyRun", files: Mapping[str, bytes]) -> str:
     read and pasted into tickets, so it must never carry an identifier. Timings differ between
     runs; like ``manifest.json``, the log is not byte-deterministic.
     """
-    from ._privacy import id_scrubber
+    from ._privacy import id_mode, id_scrubber
+    from ._results import report_options
 
     scrub = id_scrubber(run)
     prov = run.provenance or {}
+    options = report_options(run)
     lines = ["controlarm run log (aggregates only: no patient or hospitalization ids, no dates)", "",
              f"study: {run.study.study.name}", f"spec hash: {run.study.spec_hash}", f"seed: {run.study.study.seed}",
-             f"controlarm: {(prov.get('packages') or {}).get('controlarm', '?')}", "", "stages (seconds):"]
+             f"controlarm: {(prov.get('packages') or {}).get('controlarm', '?')}",
+             f"ids in outputs: {'real patient ids (report.real_ids = true)' if options['real_ids'] else 'pseudonyms'}; "
+             f"patient-level listings: {'on' if options['listings'] else 'off'}",
+             f"  {id_mode(options)}", "", "stages (seconds):"]
     timings = prov.get("timings_s") or {}
     lines += [f"  {k.removesuffix('_s').replace('_', ' ')}: {float(v):.3f}" for k, v in timings.items()]
     lines += [f"  total: {sum(float(v) for v in timings.values()):.3f}", "", "tables (rows):"]
@@ -344,9 +349,11 @@ def write_report(run: "StudyRun", out_dir: str | os.PathLike[str]) -> dict[str, 
 
     ``index.html``, ``results.json``, ``tables.docx`` and the Table 1 and outcome CSVs hold
     aggregates (the page adds the trial patients' courses as "Patient 1..n" in days from index,
-    and a listing of matched sets when ``study.report.listings`` is on). ``matched_sets.csv`` and
-    ``analysis/`` are analysis datasets; their patient ids are replaced by stable pseudonyms
-    (``T-001``, ``C-001``; see :func:`._privacy.pseudonyms`) unless ``study.report.listings`` is on.
+    and, when ``study.report.listings`` is on, a listing of matched sets and the safety listings).
+    ``matched_sets.csv`` and ``analysis/`` are analysis datasets. Every patient id in every output
+    (datasets, listings, the safety tables, ``results.json``) is a stable pseudonym (``T-001``,
+    ``C-001``; see :func:`._privacy.pseudonyms`) unless ``study.report.real_ids`` is on; listings
+    show days, never calendar dates. The page footer and ``log.txt`` say which mode the report is in.
     """
     inputs = saved_inputs(run)
     bundle = load_bundle(inputs)  # render from the bytes a rebuild would read
