@@ -1,4 +1,5 @@
-"""Identifier scan: a default demo run writes no input patient id, hospitalization id or birth date."""
+"""Identifier scan: a default or a listings demo run writes no input patient id, hospitalization id or birth
+date; only ``[report] real_ids = true`` writes the real ids."""
 
 from __future__ import annotations
 
@@ -84,17 +85,76 @@ def test_pseudonyms_are_stable_across_runs(demo, tmp_path):
         assert (tmp_path / "again" / name).read_bytes() == (out / name).read_bytes(), name
 
 
-def test_listings_keep_the_real_ids(demo, tmp_path):
-    data, _ = demo
+def _run_with(data: Path, out: Path, **report):
     study = load_study(data.parent / "study.toml")
-    study = study.model_copy(update={"report": study.report.model_copy(update={"listings": True})})
+    study = study.model_copy(update={"report": study.report.model_copy(update=report)})
     run = run_study(study)
-    write_report(run, tmp_path / "listed")
-    table = pd.read_csv(tmp_path / "listed" / "matched_sets.csv")
+    write_report(run, out)
+    return run
+
+
+@pytest.fixture(scope="module")
+def listed(demo, tmp_path_factory) -> Path:
+    """The demo with ``[report] listings = true``: listings on, ids still pseudonymous."""
+    out = tmp_path_factory.mktemp("privacy_listed") / "report"
+    _run_with(demo[0], out, listings=True)
+    return out
+
+
+def test_listings_are_pseudonymous(demo, listed):
+    data, _ = demo
+    texts = _texts(listed)
+    assert {"analysis/safety.html", "analysis/adae.parquet"} <= set(texts)
+    assert _leaks(texts, _identifiers(data)) == {}  # no input id or birth date in any output file
+    # the listings are there, with the pseudonyms of matched_sets.csv
+    page = texts["index.html"]
+    listing = page[page.index('<section id="listing">'):]
+    listing = listing[:listing.index("</section>")]
+    table = pd.read_csv(listed / "matched_sets.csv")
+    assert table["patient_id"].str.fullmatch(r"[TC]-\d{3}").all()
+    for pid in table["patient_id"]:
+        assert f"<td>{pid}</td>" in listing, pid
+    safety = texts["analysis/safety.html"]
+    assert "Listing: administrations" in safety and "Listing: adverse events" in safety
+    assert "Listing: administrations" in page
+    treated = set(table.loc[table["role"] == "treated", "patient_id"])
+    assert treated and all(f"<td>{pid}</td>" in safety for pid in treated)
+    results = json.loads(texts["results.json"])
+    listed_ids = {r["patient_id"] for rows in results["safety"]["listings"].values() for r in rows}
+    assert listed_ids and all(re.fullmatch(r"[TCX]-\d{3}", i) for i in listed_ids)
+    # days from index or first administration only, never a calendar date or time (the study's own
+    # calendar window, in the methods and the spec, is not a patient's date)
+    section = page[page.index('<section id="safety">'):]
+    patient_level = {"page listing": listing, "page safety section": section[:section.index("</section>")],
+                     "results.json safety": json.dumps(results["safety"]), "matched_sets.csv": texts["matched_sets.csv"],
+                     **{name: text for name, text in texts.items() if name.startswith("analysis/safety")}}
+    for name, text in patient_level.items():
+        assert not re.search(r"\d{4}-\d{2}-\d{2}|\d{2}:\d{2}:\d{2}", text), name
+    assert "Patient-level listings on (report.listings = true), with pseudonymous ids only" in page
+    assert "ids in outputs: pseudonyms; patient-level listings: on" in texts["log.txt"]
+
+
+def test_listings_use_the_same_pseudonyms_as_a_default_run(demo, listed):
+    _, out = demo
+    for name in ("matched_sets.csv", "analysis/adsl.parquet", "analysis/adtte.parquet"):
+        assert (listed / name).read_bytes() == (out / name).read_bytes(), name
+
+
+def test_real_ids_put_the_input_ids_back(demo, tmp_path):
+    data, _ = demo
+    run = _run_with(data, tmp_path / "real", listings=True, real_ids=True)
+    table = pd.read_csv(tmp_path / "real" / "matched_sets.csv")
     assert set(table["patient_id"].astype(str)) == set(run.matched["patient_id"].astype(str))
-    # the scan is a real detector: it finds the ids a listing run writes
-    leaks = _leaks(_texts(tmp_path / "listed"), _identifiers(data))
-    assert "matched_sets.csv" in leaks and "analysis/adsl.parquet" in leaks
+    # the scan is a real detector: it finds the ids a real-ids run writes
+    leaks = _leaks(_texts(tmp_path / "real"), _identifiers(data))
+    for name in ("matched_sets.csv", "analysis/adsl.parquet", "index.html", "analysis/safety.html", "results.json"):
+        assert name in leaks, name
+    assert "log.txt" not in leaks  # the log never carries an id
+    page = (tmp_path / "real" / "index.html").read_text(encoding="utf-8")
+    assert "Real patient ids (report.real_ids = true)" in page
+    assert "with the real patient ids (report.real_ids = true)" in page  # the safety listings' note
+    log = (tmp_path / "real" / "log.txt").read_text(encoding="utf-8")
+    assert "ids in outputs: real patient ids (report.real_ids = true); patient-level listings: on" in log
 
 
 def test_log_txt_has_stages_counts_and_warnings_without_ids(demo):

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .._run import StudyRun
 
 __all__ = ["DATE", "ID_COLUMNS", "id_mode", "id_scrubber", "pseudonymise", "pseudonymous_run", "pseudonyms",
-           "real_ids", "scrub_dates"]
+           "real_ids", "scrub_dates", "token_scrubber"]
 
 DATE = re.compile(
     r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b"
@@ -163,8 +163,29 @@ def _id_frames(obj) -> dict[str, Any]:
             and any(c in getattr(obj, f.name).columns for c in _SAFETY_ID_COLUMNS)}
 
 
-def _pseudonymous_frame(frame, patients: Mapping[str, str], stays: Mapping[str, str]):
+def token_scrubber(ids) -> Callable[[str], str]:
+    """A function that replaces every id of ``ids`` standing as a whole alphanumeric token in free
+    text (``BM-MSC-2006-T01-1`` -> ``BM-MSC-2006-[id]-1``) by ``[id]``, and ISO dates by ``[date]``.
+
+    Stricter than :func:`id_scrubber`, whose ids may not touch a hyphen: a free-text field of a
+    listing (a lot number, a note) may build an id into a longer code.
+    """
+    keys = sorted({str(i) for i in ids if i is not None and i == i and str(i)}, key=lambda s: (-len(s), s))
+    pattern = (re.compile(rf"(?<![A-Za-z0-9_])(?:{'|'.join(map(re.escape, keys))})(?![A-Za-z0-9_])")
+               if keys else None)
+
+    def scrub(text: str) -> str:
+        text = scrub_dates(text)
+        return pattern.sub("[id]", text) if pattern is not None else text
+
+    return scrub
+
+
+def _pseudonymous_frame(frame, patients: Mapping[str, str], stays: Mapping[str, str], scrub):
     out = frame.copy()
+    for col in out.columns:  # free text (a lot number, a note) may quote an id or a date
+        if col not in _SAFETY_ID_COLUMNS and out[col].dtype == object:
+            out[col] = out[col].map(lambda v: scrub(v) if isinstance(v, str) else v)
     for col, mapping in (("patient_id", patients), ("hospitalization_id", stays)):
         if col in out.columns:
             out[col] = out[col].map(lambda v, m=mapping: v if v is None or v != v else m[str(v)]).astype(object)
@@ -173,15 +194,17 @@ def _pseudonymous_frame(frame, patients: Mapping[str, str], stays: Mapping[str, 
     return out
 
 
-def pseudonymise_safety(safety, mapping: Mapping[str, str]):
+def pseudonymise_safety(safety, mapping: Mapping[str, str], known_ids=()):
     """A copy of the safety room's result with every id replaced by its pseudonym.
 
     Every DataFrame field of the (frozen dataclass) result that has a ``patient_id`` or
     ``hospitalization_id`` column is rebuilt with ``dataclasses.replace``: patient ids map through
     ``mapping`` (a trial patient without a matched set becomes ``X-001, ...``), hospitalization ids
     become ``H-001, ...`` in pseudonym order, and listing rows follow the pseudonyms. The
-    aggregates hold no id and are shared as they are. A result that is not a dataclass is wrapped
-    so that the real ids are replaced in what it renders (:class:`_RelabelledSafety`).
+    aggregates hold no id and are shared as they are. Free text in those frames (a lot number
+    that embeds a patient id) is scrubbed of every id of the frames, of ``mapping`` and of
+    ``known_ids`` (:func:`token_scrubber`). A result that is not a dataclass is wrapped so that the
+    real ids are replaced in what it renders (:class:`_RelabelledSafety`).
     """
     if safety is None:
         return None
@@ -200,7 +223,9 @@ def pseudonymise_safety(safety, mapping: Mapping[str, str]):
     stays: dict[str, str] = {}
     for _, h in sorted(pairs):
         stays.setdefault(h, f"H-{len(stays) + 1:03d}")
-    return dataclasses.replace(safety, **{name: _pseudonymous_frame(f, patients, stays) for name, f in frames.items()})
+    scrub = token_scrubber({*patients, *stays, *map(str, known_ids)})
+    return dataclasses.replace(safety, **{name: _pseudonymous_frame(f, patients, stays, scrub)
+                                          for name, f in frames.items()})
 
 
 class _RelabelledSafety:
@@ -255,4 +280,9 @@ def pseudonymous_run(run: "StudyRun", mapping: Mapping[str, str]) -> "StudyRun":
     """``run`` with its safety result pseudonymised (:func:`pseudonymise_safety`), for rendering."""
     if getattr(run, "safety", None) is None:
         return run
-    return dataclasses.replace(run, safety=pseudonymise_safety(run.safety, mapping))
+    known: set[str] = set()
+    cohort = getattr(run, "cohort", None)
+    for col in ("patient_id", "hospitalization_id"):
+        if cohort is not None and col in cohort.columns:
+            known.update(str(v) for v in cohort[col].dropna().unique())
+    return dataclasses.replace(run, safety=pseudonymise_safety(run.safety, mapping, known))
