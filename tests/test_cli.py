@@ -64,6 +64,26 @@ def test_run_writes_the_report_folder(tiny, tmp_path):
                                                                        "1,control,C-001,1,0.4714045208"]
 
 
+def test_listings_keep_pseudonyms_and_real_ids_is_its_own_flag(tiny, tmp_path):
+    listed = cli("run", str(tiny), "--out", str(tmp_path / "listed"), "-q", "--listings")
+    assert listed.returncode == 0, listed.stderr
+    assert "real patient ids" not in listed.stdout
+    page = (tmp_path / "listed" / "index.html").read_text(encoding="utf-8")
+    assert ">Listing of matched sets</h2>" in page and "<td>T-001</td>" in page and "<td>C-001</td>" in page
+    assert (tmp_path / "listed" / "matched_sets.csv").read_text().splitlines()[1:] == [
+        "1,treated,T-001,1,0", "1,control,C-001,1,0.4714045208"]
+    real = cli("run", str(tiny), "--out", str(tmp_path / "real"), "-q", "--listings", "--real-ids")
+    assert real.returncode == 0, real.stderr
+    assert "real patient ids written (--real-ids)" in real.stdout
+    assert (tmp_path / "real" / "matched_sets.csv").read_text().splitlines()[1:] == [
+        "1,treated,T1,1,0", "1,control,C2,1,0.4714045208"]
+    page = (tmp_path / "real" / "index.html").read_text(encoding="utf-8")
+    assert "<td>T1</td>" in page and "Real patient ids (report.real_ids = true)" in page
+    options = json.loads((tmp_path / "real" / "results.json").read_text())["report_options"]
+    assert options["real_ids"] is True and options["listings"] is True
+    assert "--real-ids" in cli("run", "--help").stdout
+
+
 def test_bad_study_file_is_one_message_and_exit_2(tiny):
     text = tiny.read_text().replace("ratio = 1", "ratio = 0\nbogus = 1")
     tiny.write_text(text)

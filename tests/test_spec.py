@@ -40,6 +40,20 @@ def test_hash_is_stable_and_changes_with_the_spec():
     assert study_from_dict(raw).spec_hash != a.spec_hash
 
 
+def test_report_real_ids_is_off_by_default_and_leaves_the_hash_alone():
+    a = study_from_dict(_base())
+    assert a.report.real_ids is False and a.report.listings is False
+    assert "real_ids" not in a.model_dump(mode="json")["report"]  # left out of the canonical JSON while off
+    raw = _base()
+    raw["report"]["real_ids"] = False  # written out explicitly: the same plan, the same hash
+    assert study_from_dict(raw).spec_hash == a.spec_hash
+    raw["report"].pop("real_ids")
+    assert study_from_dict(raw).spec_hash == a.spec_hash  # a study file without the key
+    raw["report"]["real_ids"] = True
+    on = study_from_dict(raw)
+    assert on.report.real_ids is True and on.spec_hash != a.spec_hash
+
+
 def test_study_is_frozen():
     study = study_from_dict(_base())
     with pytest.raises(Exception):
