@@ -1,8 +1,8 @@
 """Injection corpus (issue 9): script and attribute payloads in every free-text field that can reach
 the report, and spreadsheet-formula payloads in every CSV export.
 
-One run of the tiny study of ``tests/_clif.py`` with listings on (so patient ids reach the page and
-``matched_sets.csv``), every free-text input carrying a payload: study name, registration and
+One run of the tiny study of ``tests/_clif.py`` with listings and real ids on (so patient ids reach the
+page and ``matched_sets.csv``), every free-text input carrying a payload: study name, registration and
 description; product, dose unit, route and lot; adverse-event term, system organ class and outcome;
 location, lab and medication names; patient and hospitalization ids. (Category columns take only
 their permitted values, so a payload there stops at validation.) Then:
@@ -77,7 +77,7 @@ def report(tmp_path_factory) -> Path:
     study = study.replace('product = "MSC"', f"product = {_toml(product)}") + "\n[plan]\nenabled = false\n"
     (folder / "study.toml").write_text(study, encoding="utf-8")
     spec = load_study(folder / "study.toml")
-    spec = spec.model_copy(update={"report": spec.report.model_copy(update={"listings": True})})
+    spec = spec.model_copy(update={"report": spec.report.model_copy(update={"listings": True, "real_ids": True})})
     out = folder / "report"
     write_report(run_study(spec), out)
     return out
