@@ -46,16 +46,68 @@ def id_scrubber(run: "StudyRun") -> Callable[[str], str]:
             if col in frame.columns:
                 ids.update(str(v) for v in frame[col].dropna().unique())
     ids.discard("")
-    pattern = None
-    if ids:
-        alternatives = "|".join(re.escape(i) for i in sorted(ids, key=lambda s: (-len(s), s)))
-        pattern = re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w-])")
+    find = _id_finder(ids, r"[\w-]")
 
     def scrub(text: str) -> str:
-        text = scrub_dates(text)
-        return pattern.sub("[id]", text) if pattern is not None else text
+        return find(scrub_dates(text))
 
     return scrub
+
+
+def _id_finder(ids, word: str) -> Callable[[str], str]:
+    """A function replacing every id of ``ids`` that stands in text between two non-``word``
+    characters (or the text's ends) with ``[id]``, the longest id first where several start at one
+    place: what ``re.sub(r"(?<!W)(?:id1|id2|...)(?!W)")`` does, sorted longest first.
+
+    Why not that regex: the ids are every patient and stay of the cohort, up to millions at warehouse
+    scale, and an alternation of a million ids took minutes and gigabytes to compile. Here the text is
+    cut into maximal runs of ``word`` characters and each run is looked up in a set (an id of one
+    run), or tried against the ids that begin with it (an id of several runs, like ``P-0042`` when
+    ``-`` separates runs). Ids that begin with a non-``word`` character are rare; with one of them
+    the plain regex is used.
+    """
+    run = re.compile(f"{word}+")
+    boundary = re.compile(word)
+    single: set[str] = set()
+    multi: dict[str, list[str]] = {}
+    odd: list[str] = []
+    for i in ids:
+        if run.fullmatch(i):
+            single.add(i)
+        elif (m := run.match(i)) is not None:
+            multi.setdefault(m.group(0), []).append(i)
+        else:
+            odd.append(i)
+    for group in multi.values():
+        group.sort(key=lambda x: (-len(x), x))
+    if odd:  # an id that begins with a non-word character: the plain regex over every id, exact
+        keys = sorted(ids, key=lambda x: (-len(x), x))
+        pattern = re.compile(rf"(?<!{word})(?:{'|'.join(map(re.escape, keys))})(?!{word})")
+        return lambda text: pattern.sub("[id]", text)
+
+    def find(text: str) -> str:
+        out: list[str] = []
+        last = 0
+        for m in run.finditer(text):
+            start = m.start()
+            if start < last:
+                continue
+            end = None
+            for cand in multi.get(m.group(0), ()):
+                e = start + len(cand)
+                if text.startswith(cand, start) and (e == len(text) or not boundary.match(text, e)):
+                    end = e
+                    break
+            if end is None and m.group(0) in single:
+                end = m.end()
+            if end is not None:
+                out.append(text[last:start])
+                out.append("[id]")
+                last = end
+        out.append(text[last:])
+        return "".join(out)
+
+    return find
 
 
 # --------------------------------------------------------------------------- pseudonyms
@@ -170,13 +222,11 @@ def token_scrubber(ids) -> Callable[[str], str]:
     Stricter than :func:`id_scrubber`, whose ids may not touch a hyphen: a free-text field of a
     listing (a lot number, a note) may build an id into a longer code.
     """
-    keys = sorted({str(i) for i in ids if i is not None and i == i and str(i)}, key=lambda s: (-len(s), s))
-    pattern = (re.compile(rf"(?<![A-Za-z0-9_])(?:{'|'.join(map(re.escape, keys))})(?![A-Za-z0-9_])")
-               if keys else None)
+    keys = {str(i) for i in ids if i is not None and i == i and str(i)}
+    find = _id_finder(keys, "[A-Za-z0-9_]")
 
     def scrub(text: str) -> str:
-        text = scrub_dates(text)
-        return pattern.sub("[id]", text) if pattern is not None else text
+        return find(scrub_dates(text))
 
     return scrub
 
