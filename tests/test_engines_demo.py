@@ -129,3 +129,11 @@ def test_spark_local_gives_identical_results(demo, tmp_path):
     folder, reference = demo
     study = _with_source(folder, tmp_path / "spark", f"spark://local[2]?path={folder / 'data'}")
     assert _differences(reference, _run(study, tmp_path / "spark" / "out", timeout=1800)) == []
+
+
+def test_postgresql_schema_without_tables_is_one_clear_message(pg_uri):
+    from controlarm.errors import InputError
+    from controlarm.sources import open_sources
+
+    with pytest.raises(InputError, match=r"schema 'nosuch' .* holds no tables .*Fix: set \?schema="):
+        open_sources(pg_uri + "&schema=nosuch")

@@ -49,6 +49,13 @@ def open_engine_source(engine: str, url: str, base_dir: Path | None, omop=None) 
         except BaseException:
             con.close()
             raise
+        if not present:
+            con.close()
+            raise InputError(
+                f"PostgreSQL schema {schema_name!r} at {redact(bare)} holds no tables (or does not exist). "
+                "Fix: set ?schema= in data.source to the schema that holds the tables (patient, "
+                "hospitalization, ... or the OMOP tables with data.model = \"omop\")."
+            )
         if omop is not None:
             # The OMOP SQL names CDM tables bare: the warehouse schema goes on the search path
             # (after pg_temp, where this session's own relations live).
