@@ -64,7 +64,8 @@ class OmopDataSection(_Section):
 
 
 class DataSection(_Section):
-    source: str = Field(min_length=1, description="folder of Parquet/CSV tables, or a .duckdb file")
+    source: str = Field(min_length=1, description="folder of Parquet/CSV tables, a .duckdb file, "
+                        "postgresql://...?schema=name or spark://...")
     cutoff: date | None = Field(default=None, description="vital status is known up to this date")
     model: Literal["clif", "omop"] = Field(default="clif", description="data model of the source: CLIF tables, "
                                            "or OMOP CDM v5.4 tables (mapped to CLIF by the OMOP adapter)")
