@@ -166,9 +166,8 @@ def _pg_functions(text: str) -> str:
 
 
 def _spark_functions(text: str) -> str:
-    text = re.sub(r"\bEPOCH_US\(", "UNIX_MICROS(", text, flags=re.IGNORECASE)
-    # isfinite(x) on a double: not NaN and not +-Infinity (Spark has isnan only).
-    return text
+    # epoch_us(t) is Spark's unix_micros(t); isfinite/isinf are rewritten on the tree (_rewrite_spark_nodes).
+    return re.sub(r"\bEPOCH_US\(", "UNIX_MICROS(", text, flags=re.IGNORECASE)
 
 
 def _select_sql(node, dialect: str) -> str:
