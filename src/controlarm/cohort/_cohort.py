@@ -32,7 +32,7 @@ import pandas as pd
 from ..errors import DataContractError
 from ._flow import Flow, FlowStep
 from ._intervals import sql_str
-from ._rules import condition_sql, rule_text
+from ._rules import condition_parts, intersection_sql, rule_text
 
 if TYPE_CHECKING:
     from ..sources import Sources
@@ -90,15 +90,25 @@ def build_cohort(sources: "Sources", study: "Study") -> Cohort:
     # Pool rows that never meet the index condition fail on the condition alone (the first rule
     # checked), so they come back as counts, not rows: at 5M hospitalizations the row-per-patient
     # frame was 1.2 GB of pandas for patients who are only ever a number in the flow diagram.
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _index_rows AS {_index_sql(study)}")
+    # The condition's parts are materialised once and intersected twice (with and without the
+    # drug): the device part, a window over every respiratory record, was the cohort stage's cost,
+    # and a query naming it twice ran it twice on every engine.
+    parts = condition_parts(study.index.pool, study.outcomes.max_gap_hours)
+    tables = {p.name: f"_cond_{p.name}" for p in parts}
     try:
+        for p in parts:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {tables[p.name]} AS {p.sql}")
+        cond = [tables[p.name] for p in parts]
+        base = [tables[p.name] for p in parts if not p.medication]
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _index_rows AS {_index_sql(study, cond, base)}")
         frame = con.execute(
             'SELECT * FROM _index_rows WHERE "group" <> \'pool\' OR cond_time IS NOT NULL ORDER BY patient_id').df()
         never_rows = con.execute(
             'SELECT base_time IS NULL AS no_base, count(*) AS n FROM _index_rows '
             'WHERE "group" = \'pool\' AND cond_time IS NULL GROUP BY 1 ORDER BY 1').fetchall()
     finally:
-        con.execute("DROP TABLE IF EXISTS _index_rows")
+        for name in ["_index_rows", *tables.values()]:
+            con.execute(f"DROP TABLE IF EXISTS {name}")
     frame = frame.sort_values(["group", "patient_id"], ascending=[False, True], kind="mergesort")
     ix = study.index
     risk_set = ix.pool_method == "risk_set"
@@ -244,13 +254,13 @@ def _risk_set_reasons(pool: pd.DataFrame, study: "Study", ever_eligible: set) ->
     return _first_failing(pool, checks)
 
 
-def _index_sql(study: "Study") -> str:
+def _index_sql(study: "Study", cond_parts: list[str], base_parts: list[str]) -> str:
     """One row per enrolled patient: group, index_time, admin_time, cond_time, base_time (the rule
-    without the drug), age at index."""
+    without the drug), age at index. ``cond_parts``/``base_parts``: the tables of the condition's
+    merged parts, with and without the drug."""
     ix = study.index
-    gap = study.outcomes.max_gap_hours
-    cond = condition_sql(ix.pool, gap)
-    base = condition_sql(ix.pool, gap, medication=False)
+    cond = intersection_sql(cond_parts) if cond_parts else None
+    base = intersection_sql(base_parts) if base_parts else None
     empty = "SELECT hospitalization_id, CAST(NULL AS TIMESTAMP WITH TIME ZONE) AS t FROM hospitalization WHERE 1 = 0"
     cond_first = f"SELECT hospitalization_id, min(s) AS t FROM ({cond}) c GROUP BY hospitalization_id" if cond else empty
     base_first = f"SELECT hospitalization_id, min(s) AS t FROM ({base}) c GROUP BY hospitalization_id" if base else empty
