@@ -44,6 +44,10 @@ def test_validate_reports_eligibility_counts(tiny):
     assert res.returncode == 0, res.stderr
     assert "eligible: 1 trial patients, 2 pool candidates" in res.stdout
     assert "excluded 1 (age above 70)" in res.stdout
+    # progress goes to stderr, one line per stage off a terminal; --quiet silences it
+    assert [line.split(None, 1)[1] for line in res.stderr.splitlines()] == [
+        "reading tables…", "validating tables…", "index dates and eligibility…"]
+    assert cli("validate", str(tiny), "-q").stderr == ""
     js = json.loads(cli("validate", str(tiny), "--json").stdout)
     assert js["eligible"] == {"trial": 1, "pool": 2}
 

@@ -137,3 +137,38 @@ def test_postgresql_schema_without_tables_is_one_clear_message(pg_uri):
 
     with pytest.raises(InputError, match=r"schema 'nosuch' .* holds no tables .*Fix: set \?schema="):
         open_sources(pg_uri + "&schema=nosuch")
+
+
+def test_load_streams_parquet_in_batches_with_progress(pg_uri, tmp_path):
+    """`controlarm load` copies a Parquet file batch by batch (memory stays flat at warehouse size)
+    and reports rows copied per table; a CSV file is read whole (types from the whole file)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from controlarm.engine import copy_folder_to_postgres
+    from controlarm.engine._connection import PostgresConnection
+
+    folder = tmp_path / "tables"
+    folder.mkdir()
+    n = 150_000  # more than two 64k batches
+    pq.write_table(pa.table({"k": pa.array(range(n), pa.int64()), "x": pa.array([i * 0.5 for i in range(n)])}),
+                   folder / "big.parquet", row_group_size=50_000)
+    (folder / "small.csv").write_text("a,b\n1,x\n2,\n2.5,z\n")  # a float after two ints
+    calls: list[tuple] = []
+    counts = copy_folder_to_postgres(folder, pg_uri + "&schema=loadtest", replace=True,
+                                     progress=lambda t, done, total: calls.append((t, done, total)))
+    assert counts == {"big": n, "small": 3}
+    big = [(d, t) for name, d, t in calls if name == "big"]
+    assert len(big) >= 4 and big[0] == (0, n) and big[-1] == (n, n)
+    assert all(a[0] <= b[0] for a, b in zip(big, big[1:]))
+    con = PostgresConnection(pg_uri)
+    try:
+        assert con.execute("SELECT count(*), sum(k), sum(x) FROM loadtest.big").fetchall() == [
+            (n, n * (n - 1) // 2, sum(i * 0.5 for i in range(n)))]
+        assert con.execute("SELECT a FROM loadtest.small ORDER BY a").fetchall() == [(1.0,), (2.0,), (2.5,)]
+    finally:
+        con.close()
+    res = subprocess.run([sys.executable, "-m", "controlarm", "load", str(folder), "--to",
+                          pg_uri + "&schema=loadcli"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "big: 150000 rows" in res.stdout and "loaded 2 tables" in res.stdout

@@ -394,9 +394,9 @@ def run_case(name: str, template: Path, work: Path) -> Outcome:
     shutil.copytree(template, folder)
     case.mutate(folder)
     before = _hashes(folder)
-    argv = [case.command, str(folder / "study.toml")]
+    argv = [case.command, str(folder / "study.toml"), "-q"]  # progress lines are not the message
     if case.command == "run":
-        argv += ["--out", str(work / f"{name}-out"), "-q"]
+        argv += ["--out", str(work / f"{name}-out")]
     code, err, tb = _invoke(argv)
     outcome = Outcome(name, case.kind, code, err.strip())
     if tb or "Traceback" in err:

@@ -103,20 +103,27 @@ def init(
 def validate(
     study_file: Path = typer.Argument(..., help="The study file (TOML)."),
     as_json: bool = typer.Option(False, "--json", help="Print a machine-readable summary."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress messages."),
 ) -> None:
     """Check the study file and the data (no outcome is read)."""
     from .cohort import build_cohort
     from .sources import open_study_sources
     from .validate import validate_sources
 
+    progress = _progress(quiet)
     try:
         study = _load(study_file)
+        progress("reading tables")
         sources = open_study_sources(study)
+        progress("validating tables")
         quality = validate_sources(sources)
         quality.raise_if_errors()
+        progress("index dates and eligibility")
         cohort = build_cohort(sources, study)
     except ControlarmError as exc:
+        progress.close()
         _fail(exc)
+    progress.close()
     summary = {
         "study": study.study.name,
         "spec_hash": study.spec_hash,
