@@ -14,6 +14,8 @@ arrives as text from ADBC and is read as DOUBLE, which is what DuckDB gives for 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from typing import Any
 
 import duckdb
@@ -210,6 +212,10 @@ class PostgresConnection(SqlConnection):
             self._con.close()
 
 
+#: Errors-only log configuration for a local Spark session (see the file).
+_LOG4J = Path(__file__).with_name("log4j2.properties")
+
+
 class SparkConnection(SqlConnection):
     """A Spark session (local mode or the session ``spark-submit`` gives), time zone UTC.
 
@@ -239,7 +245,8 @@ class SparkConnection(SqlConnection):
                        .config("spark.ui.showConsoleProgress", "false")
                        .config("spark.sql.shuffle.partitions", "4")
                        .config("spark.driver.memory", "3g")
-                       .config("spark.sql.execution.arrow.pyspark.enabled", "true"))
+                       .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+                       .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={_LOG4J.as_uri()}"))
         builder = builder.config("spark.sql.session.timeZone", "UTC")
         try:
             self.spark = builder.getOrCreate()
