@@ -78,15 +78,14 @@ def intersection_sql(relations: list[str]) -> str:
             f"least({ends}) AS e FROM {froms}) x WHERE s < e")
 
 
-def condition_sql(rule: "PoolIndexRule", gap_hours: float, *, medication: bool = True) -> str | None:
+def condition_sql(rule: "PoolIndexRule", gap_hours: float) -> str | None:
     """Maximal intervals on which ``rule`` holds: ``SELECT hospitalization_id, s, e`` (timestamps).
 
-    ``medication=False`` leaves the medication part out (used to tell "never in the state" from
-    "in the state, but never on the drug"). Returns None when no part is left. One self-contained
-    query; the cohort room instead materialises the parts once (:func:`condition_parts`) and
-    intersects them twice, with and without the drug.
+    One self-contained query (the risk-set eligibility intervals); the cohort room instead
+    materialises the parts once (:func:`condition_parts`) and intersects them twice, with and
+    without the drug. Returns None when the rule has no part.
     """
-    parts = [p for p in condition_parts(rule, gap_hours) if medication or not p.medication]
+    parts = condition_parts(rule, gap_hours)
     if not parts:
         return None
     return intersection_sql([f"({p.sql})" for p in parts])
