@@ -36,9 +36,9 @@ def copy_folder_to_postgres(folder: str | Path, url: str, *, replace: bool = Fal
 
     Notes
     -----
-    Files are streamed batch by batch (a Parquet row group or a CSV block at a time), so memory
-    stays flat whatever the table's size: a synthetic warehouse of 5M hospitalizations has 4 GB of
-    Parquet, several times that in memory.
+    Parquet files are streamed in batches of 64k rows, so memory stays flat whatever the table's
+    size: a synthetic warehouse of 5M hospitalizations has 4 GB of Parquet, several times that in
+    memory. A CSV file is read whole (see :func:`_batches`).
     """
     from urllib.parse import parse_qsl, urlencode
 
