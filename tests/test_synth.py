@@ -45,7 +45,8 @@ def test_every_contract_table_written_with_its_columns(small):
 def test_validate_passes_and_the_index_rule_finds_candidates(small):
     res = runner.invoke(app, ["validate", str(small / "study.toml"), "--json"])
     assert res.exit_code == 0, res.output
-    summary = json.loads(res.output)
+    # stage progress goes to stderr, so the JSON on stdout stays parseable
+    summary = json.loads(res.stdout)
     assert summary["warnings"] == []
     assert summary["eligible"]["trial"] == 5
     # ICU + HFNO/IMV + dexamethasone within 24 h: a sizeable share of the pool is eligible
@@ -98,7 +99,7 @@ def test_cli_writes_and_reports(tmp_path):
     res = runner.invoke(app, ["synth", "--hospitalizations", "3000", "--out", str(tmp_path / "c"), "--treated", "3",
                               "--json"])
     assert res.exit_code == 0, res.output
-    info = json.loads(res.output)
+    info = json.loads(res.stdout)
     assert info["row_counts"]["enrollment"] == 3003 and info["row_counts"]["administration"] == 9
     assert (tmp_path / "c" / "study.toml").is_file()
 
