@@ -125,15 +125,52 @@ def test_postgresql_omop_gives_identical_results(demo, pg_uri, tmp_path):
 
 
 def test_spark_local_gives_identical_results(demo, tmp_path):
+    _need_spark()
+    folder, reference = demo
+    study = _with_source(folder, tmp_path / "spark", f"spark://local[2]?path={folder / 'data'}")
+    assert _differences(reference, _run(study, tmp_path / "spark" / "out", timeout=1800)) == []
+
+
+def _need_spark():
     if shutil.which("java") is None:
         require_or_skip("Spark needs Java 17+, and java is not installed")
     try:
         import pyspark  # noqa: F401
     except ImportError:
         require_or_skip("pyspark is not installed")
-    folder, reference = demo
-    study = _with_source(folder, tmp_path / "spark", f"spark://local[2]?path={folder / 'data'}")
-    assert _differences(reference, _run(study, tmp_path / "spark" / "out", timeout=1800)) == []
+
+
+def test_spark_reads_nanosecond_parquet_and_names_a_file_it_cannot_read(tmp_path):
+    """pandas writes Parquet TIMESTAMP(NANOS), which Spark refuses by default (PARQUET_TYPE_ILLEGAL).
+    A Spark folder source reads those columns anyway, with the instants DuckDB reads from the same
+    file; a file Spark cannot read is an InputError that names it, not a JVM traceback."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from controlarm.errors import InputError
+    from controlarm.sources import open_sources
+    from tests import _clif
+
+    _need_spark()
+    _clif.write(tmp_path)
+    folder = tmp_path / "data"
+    schema = pq.read_schema(folder / "respiratory_support.parquet")
+    assert schema.field("recorded_dttm").type == pa.timestamp("ns", tz="UTC")  # what pandas wrote
+    sql = "SELECT hospitalization_id, recorded_dttm, device_category FROM respiratory_support ORDER BY ALL"
+    duck = open_sources(str(folder))
+    try:
+        expected = duck.con.execute(sql).fetchall()
+    finally:
+        duck.con.close()
+    spark = open_sources(f"spark://local[1]?path={folder}")
+    try:
+        assert spark.con.execute(sql).fetchall() == expected
+        assert len(expected) > 20
+    finally:
+        spark.con.close()
+    (folder / "labs.parquet").write_bytes((folder / "labs.parquet").read_bytes()[:200])  # cut short
+    with pytest.raises(InputError, match=r"labs\.parquet: this is not a readable Parquet file.*Fix: "):
+        open_sources(f"spark://local[1]?path={folder}")
 
 
 def test_postgresql_schema_without_tables_is_one_clear_message(pg_uri):

@@ -83,7 +83,6 @@ def open_engine_source(engine: str, url: str, base_dir: Path | None, omop=None) 
                 files, problems, warnings = _folder_files(folder)
                 if problems:
                     raise DataContractError(problems)
-                reader = con.spark.read
                 if omop is not None:
                     from .omop import CDM_TABLES
 
@@ -92,14 +91,12 @@ def open_engine_source(engine: str, url: str, base_dir: Path | None, omop=None) 
                         for fmt in ("parquet", "csv"):
                             file = folder / f"{cdm}.{fmt}"
                             if file.is_file():
-                                sdf = reader.parquet(str(file)) if fmt == "parquet" else reader.option("header", "true").csv(str(file))
-                                sdf.createOrReplaceTempView(cdm)
+                                _spark_table(con, file, fmt).createOrReplaceTempView(cdm)
                                 present_omop.add(cdm)
                                 break
                 for name, (file, fmt) in files.items():
                     view = f"_src_{name}"
-                    sdf = reader.parquet(str(file)) if fmt == "parquet" else reader.option("header", "true").csv(str(file))
-                    sdf.createOrReplaceTempView(view)
+                    _spark_table(con, file, fmt).createOrReplaceTempView(view)
                     found[name] = _q(view)
                 location = folder
                 where_absent = "no {t}.parquet or {t}.csv in " + str(folder)
@@ -134,6 +131,50 @@ def open_engine_source(engine: str, url: str, base_dir: Path | None, omop=None) 
     except BaseException:
         con.close()
         raise
+
+
+def _spark_table(con, file: Path, fmt: str):
+    """One table file as a Spark DataFrame, or an InputError that names the file.
+
+    pandas writes timestamps as Parquet TIMESTAMP(NANOS), which Spark refuses to read
+    (``PARQUET_TYPE_ILLEGAL``). Such columns are read as their int64 nanoseconds
+    (``spark.sql.legacy.parquet.nanosAsLong``, a switch that touches nanosecond columns only) and
+    turned into Spark timestamps, floored to the microsecond, which is Spark's resolution and also
+    what DuckDB keeps of a nanosecond timestamp once it is cast to TIMESTAMP.
+    """
+    reader = con.spark.read
+    try:
+        if fmt == "csv":
+            return reader.option("header", "true").csv(str(file))
+        nanos = _nanosecond_columns(file)
+        if not nanos:
+            return reader.parquet(str(file))
+        con.spark.conf.set("spark.sql.legacy.parquet.nanosAsLong", "true")
+        sdf = reader.parquet(str(file))
+        quoted = {name: "`" + name.replace("`", "``") + "`" for name in sdf.columns}
+        return sdf.selectExpr(*[
+            f"timestamp_micros(({q} - pmod({q}, 1000)) div 1000) AS {q}" if name in nanos else q
+            for name, q in quoted.items()
+        ])
+    except InputError:
+        raise
+    except Exception as exc:  # Spark's AnalysisException and the JVM's errors have no common base
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise InputError(f"{file}: Spark cannot read this {fmt} file: {first}. Fix: check that the file "
+                         f"is a complete {fmt} file (open it with pandas or DuckDB), or rewrite it.") from None
+
+
+def _nanosecond_columns(file: Path) -> set[str]:
+    """Names of the top-level Parquet columns stored as nanosecond timestamps."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(file)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise InputError(f"{file}: this is not a readable Parquet file ({exc}). Fix: rewrite it, or export "
+                         "the table again.") from None
+    return {f.name for f in schema if pa.types.is_timestamp(f.type) and f.type.unit == "ns"}
 
 
 # OMOP CDM sources: the adapter's SQL makes the CLIF tables on the same engine
