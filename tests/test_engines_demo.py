@@ -189,6 +189,7 @@ def test_load_streams_parquet_in_batches_with_progress(pg_uri, tmp_path):
 
     from controlarm.engine import copy_folder_to_postgres
     from controlarm.engine._connection import PostgresConnection
+    from controlarm.errors import InputError
 
     folder = tmp_path / "tables"
     folder.mkdir()
@@ -214,3 +215,19 @@ def test_load_streams_parquet_in_batches_with_progress(pg_uri, tmp_path):
                           pg_uri + "&schema=loadcli"], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert "big: 150000 rows" in res.stdout and "loaded 2 tables" in res.stdout
+    # a damaged file is one message that names it, not a pyarrow or driver traceback: a cut footer ...
+    good = (folder / "big.parquet").read_bytes()
+    (folder / "big.parquet").write_bytes(good[:-100])
+    res = subprocess.run([sys.executable, "-m", "controlarm", "load", str(folder), "--to",
+                          pg_uri + "&schema=loadbad"], capture_output=True, text=True, timeout=300)
+    assert res.returncode != 0 and "Traceback" not in res.stderr, res.stderr
+    assert "big.parquet: this is not a readable Parquet file" in res.stderr and "Fix: " in res.stderr
+    # ... and a damaged data page past the first batches (the footer reads, a later page does not)
+    pq.write_table(pa.table({"s": pa.array([str(i * 7919) for i in range(n)])}), folder / "big.parquet",
+                   row_group_size=50_000)
+    damaged = bytearray((folder / "big.parquet").read_bytes())
+    damaged[len(damaged) // 2:len(damaged) // 2 + 2000] = b"\xff" * 2000
+    (folder / "big.parquet").write_bytes(bytes(damaged))
+    with pytest.raises(InputError, match=r"big\.parquet: the copy into loadbad\.big stopped after [\d,]+ of "
+                                         r"150,000 rows: .*Fix: "):
+        copy_folder_to_postgres(folder, pg_uri + "&schema=loadbad", replace=True)

@@ -66,16 +66,31 @@ def copy_folder_to_postgres(folder: str | Path, url: str, *, replace: bool = Fal
             reader, total = _batches(f)
             done = [0]
 
-            def counted(batches, name=name, total=total, done=done):
+            failed: list[BaseException] = []
+
+            def counted(batches, name=name, total=total, done=done, failed=failed):
                 report(name, 0, total)
-                for batch in batches:
-                    done[0] += batch.num_rows
-                    yield batch
-                    report(name, done[0], total)
+                try:
+                    for batch in batches:
+                        done[0] += batch.num_rows
+                        yield batch
+                        report(name, done[0], total)
+                except (pa.ArrowException, OSError) as exc:
+                    # the driver wraps this in its own error; keep it to name the file below
+                    failed.append(exc)
+                    raise
 
             if replace:
                 con.run_native(f'DROP TABLE IF EXISTS {q}."{name}"')
-            con.ingest(name, pa.RecordBatchReader.from_batches(reader.schema, counted(reader)), schema)
+            try:
+                con.ingest(name, pa.RecordBatchReader.from_batches(reader.schema, counted(reader)), schema)
+            except Exception:
+                if not failed:
+                    raise
+                # a file damaged past its footer: the reading error, not the driver's
+                raise InputError(f"{f}: the copy into {schema}.{name} stopped after {done[0]:,} of {total:,} rows: "
+                                 f"{_first_line(failed[0])}. Fix: check the file (open it with pandas or DuckDB), "
+                                 "or export the table again.") from None
             counts[name] = done[0]
     finally:
         con.close()
@@ -93,10 +108,19 @@ def _batches(path: Path):
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    if path.suffix == ".parquet":
-        pf = pq.ParquetFile(path)
-        return pa.RecordBatchReader.from_batches(pf.schema_arrow, pf.iter_batches(batch_size=64 * 1024)), \
-            pf.metadata.num_rows
-    table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
-        column_types={}, strings_can_be_null=True, auto_dict_encode=False))
+    try:
+        if path.suffix == ".parquet":
+            pf = pq.ParquetFile(path)
+            return pa.RecordBatchReader.from_batches(pf.schema_arrow, pf.iter_batches(batch_size=64 * 1024)), \
+                pf.metadata.num_rows
+        table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
+            column_types={}, strings_can_be_null=True, auto_dict_encode=False))
+    except (pa.ArrowException, OSError) as exc:
+        kind = "Parquet" if path.suffix == ".parquet" else "CSV"
+        raise InputError(f"{path}: this is not a readable {kind} file ({_first_line(exc)}). Fix: check the file "
+                         "(open it with pandas or DuckDB), or export the table again.") from None
     return pa.RecordBatchReader.from_batches(table.schema, table.to_batches()), table.num_rows
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
