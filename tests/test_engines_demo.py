@@ -173,6 +173,39 @@ def test_spark_reads_nanosecond_parquet_and_names_a_file_it_cannot_read(tmp_path
         open_sources(f"spark://local[1]?path={folder}")
 
 
+def test_spark_row_numbers_are_the_rows_of_the_file(tmp_path):
+    """A Spark file read in many splits still numbers each row by its place in the file, so a
+    validation message names the row a user finds at that line (not a gapped Spark row id)."""
+    from pyspark.sql import SparkSession
+
+    from controlarm.sources import open_sources
+    from controlarm.sources._read import ROW_COLUMN, raw_relation
+    from tests import _clif
+
+    _need_spark()
+    _clif.write(tmp_path)
+    folder = tmp_path / "data"
+    labs = _clif.tables()["labs"]
+    n = 60_000
+    big = labs.iloc[[i % len(labs) for i in range(n)]].reset_index(drop=True)
+    big["lab_value"] = [f"row {i + 1}" for i in range(n)]  # what the file says each row is
+    big.to_parquet(folder / "labs.parquet", index=False, row_group_size=2_000)
+    # Small splits: the file is read by many tasks, as a warehouse-sized one would be.
+    spark = (SparkSession.builder.master("local[2]").appName("controlarm-rows")
+             .config("spark.sql.files.maxPartitionBytes", "16384").config("spark.sql.files.openCostInBytes", "0")
+             .config("spark.ui.enabled", "false").getOrCreate())
+    try:
+        src = open_sources(f"spark://session?path={folder}")
+        assert spark.read.parquet(str(folder / "labs.parquet")).rdd.getNumPartitions() > 4
+        got = src.df(f"SELECT {ROW_COLUMN} AS r, lab_value FROM {raw_relation('labs')}")
+        assert len(got) == n
+        assert (got["lab_value"] == "row " + got["r"].astype(str)).all()
+        assert sorted(got["r"]) == list(range(1, n + 1))
+        src.con.close()
+    finally:
+        spark.stop()
+
+
 def test_postgresql_schema_without_tables_is_one_clear_message(pg_uri):
     from controlarm.errors import InputError
     from controlarm.sources import open_sources

@@ -30,6 +30,7 @@ def open_engine_source(engine: str, url: str, base_dir: Path | None, omop=None) 
     from ..engine import PostgresConnection, SparkConnection, redact
 
     found: dict[str, str] = {}
+    numbers: dict[str, str | None] = {}  # contract table -> its row-number SQL, where not `number`
     warnings: list[str] = []
     if engine == "postgresql":
         from urllib.parse import urlencode
@@ -96,8 +97,10 @@ def open_engine_source(engine: str, url: str, base_dir: Path | None, omop=None) 
                                 break
                 for name, (file, fmt) in files.items():
                     view = f"_src_{name}"
-                    _spark_table(con, file, fmt).createOrReplaceTempView(view)
+                    sdf = _spark_table(con, file, fmt)
+                    sdf.createOrReplaceTempView(view)
                     found[name] = _q(view)
+                    numbers[name] = _spark_file_rows(sdf)
                 location = folder
                 where_absent = "no {t}.parquet or {t}.csv in " + str(folder)
                 label = f"Spark {folder}"
@@ -120,10 +123,13 @@ def open_engine_source(engine: str, url: str, base_dir: Path | None, omop=None) 
         if omop is not None:
             found, mapping_warnings = _omop_views(con, found, present_omop, omop)
             warnings += mapping_warnings
-        # Row numbers only name rows in messages. Spark cannot number rows without sending them all
-        # through one task, so there a row's number is its (increasing, gapped) row id.
+        # Row numbers only name rows in messages. A Spark file is numbered as it lies on disk
+        # (_spark_file_rows); a Spark table has no row order to tell a user about, so its rows get
+        # their (increasing, gapped) row ids, and a PostgreSQL table its scan order.
         number = "monotonically_increasing_id() + 1" if engine == "spark" else "row_number() OVER ()"
-        ok, problems = _register_raw_views(con, found, label, number)
+        numbered = {name: (numbers.get(name) if ref == _q(f"_src_{name}") else None) or number
+                    for name, ref in found.items()}
+        ok, problems = _register_raw_views(con, found, label, numbered)
         files_out = {name: Path(name) for name in ok}
         if problems:
             raise DataContractError(problems)
@@ -162,6 +168,31 @@ def _spark_table(con, file: Path, fmt: str):
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise InputError(f"{file}: Spark cannot read this {fmt} file: {first}. Fix: check that the file "
                          f"is a complete {fmt} file (open it with pandas or DuckDB), or rewrite it.") from None
+
+
+def _spark_file_rows(sdf) -> str | None:
+    """SQL that gives each row of a Spark file source its row number in the file (1 = first).
+
+    Spark reads a file in splits, in file order, one task per split, and
+    ``monotonically_increasing_id()`` is the task's partition index times 2**33 plus the row's place
+    in its split. Counting the rows of every split once (a scan that reads no column) gives each
+    split's offset, hence the row's place in the file, without sending every row through one task
+    as ``row_number() OVER ()`` would. ``None`` (gapped row ids) past 1,000 splits, where the CASE
+    would outgrow its use.
+    """
+    counts = dict(sdf.selectExpr("spark_partition_id() AS p").groupBy("p").count().collect())
+    n_splits = sdf.rdd.getNumPartitions()
+    if n_splits > 1000:
+        return None
+    offsets, total = [], 0
+    for split in range(n_splits):
+        offsets.append(total)
+        total += counts.get(split, 0)
+    case = " ".join(f"WHEN {split} THEN {offset}" for split, offset in enumerate(offsets) if offset)
+    if not case:  # one split, or rows in the first split only
+        return "monotonically_increasing_id() + 1"
+    return (f"monotonically_increasing_id() - spark_partition_id() * 8589934592 + 1"
+            f" + CASE spark_partition_id() {case} ELSE 0 END")
 
 
 def _nanosecond_columns(file: Path) -> set[str]:

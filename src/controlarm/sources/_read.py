@@ -694,10 +694,11 @@ def _describe(con, relation: str) -> dict[str, str]:
         probe.close()
 
 
-def _register_raw_views(con, found: dict[str, str], label: str, number: str) -> tuple[dict[str, str], list[str]]:
+def _register_raw_views(con, found: dict[str, str], label: str,
+                        number: str | dict[str, str]) -> tuple[dict[str, str], list[str]]:
     """``_raw_<t>`` views over the relations ``found`` (contract table -> relation), columns renamed to
-    their canonical spelling and numbered by ``number`` (SQL). Returns (table -> columns found
-    there as named, problems)."""
+    their canonical spelling and numbered by ``number`` (SQL, or table -> SQL). Returns (table ->
+    columns found there as named, problems)."""
     problems: list[str] = []
     ok: dict[str, str] = {}
     for name, ref in found.items():
@@ -707,6 +708,7 @@ def _register_raw_views(con, found: dict[str, str], label: str, number: str) -> 
             problems += errs
             continue
         select = ", ".join(f"{_q(n)} AS {_q(c)}" for n, c in zip(names, canon))
-        con.execute(f"CREATE VIEW {_q(raw_relation(name))} AS SELECT {number} AS {ROW_COLUMN}, {select} FROM {ref}")
+        row = number[name] if isinstance(number, dict) else number
+        con.execute(f"CREATE VIEW {_q(raw_relation(name))} AS SELECT {row} AS {ROW_COLUMN}, {select} FROM {ref}")
         ok[name] = ref
     return ok, problems
