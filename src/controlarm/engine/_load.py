@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import InputError
+from ._connection import _short
 
 __all__ = ["copy_folder_to_postgres"]
 
@@ -88,9 +89,10 @@ def copy_folder_to_postgres(folder: str | Path, url: str, *, replace: bool = Fal
                 if not failed:
                     raise
                 # a file damaged past its footer: the reading error, not the driver's
+                why = _short(failed[0]).rstrip(".")
                 raise InputError(f"{f}: the copy into {schema}.{name} stopped after {done[0]:,} of {total:,} rows: "
-                                 f"{_first_line(failed[0])}. Fix: check the file (open it with pandas or DuckDB), "
-                                 "or export the table again.") from None
+                                 f"{why}. Fix: check the file (open it with pandas or DuckDB), or export the table "
+                                 "again.") from None
             counts[name] = done[0]
     finally:
         con.close()
@@ -117,10 +119,7 @@ def _batches(path: Path):
             column_types={}, strings_can_be_null=True, auto_dict_encode=False))
     except (pa.ArrowException, OSError) as exc:
         kind = "Parquet" if path.suffix == ".parquet" else "CSV"
-        raise InputError(f"{path}: this is not a readable {kind} file ({_first_line(exc)}). Fix: check the file "
-                         "(open it with pandas or DuckDB), or export the table again.") from None
+        raise InputError(f"{path}: this is not a readable {kind} file ({_short(exc).rstrip('.')}). Fix: check "
+                         "the file (open it with pandas or DuckDB), or export the table again.") from None
     return pa.RecordBatchReader.from_batches(table.schema, table.to_batches()), table.num_rows
 
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")

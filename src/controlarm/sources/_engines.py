@@ -177,22 +177,20 @@ def _spark_file_rows(sdf) -> str | None:
     ``monotonically_increasing_id()`` is the task's partition index times 2**33 plus the row's place
     in its split. Counting the rows of every split once (a scan that reads no column) gives each
     split's offset, hence the row's place in the file, without sending every row through one task
-    as ``row_number() OVER ()`` would. ``None`` (gapped row ids) past 1,000 splits, where the CASE
-    would outgrow its use.
+    as ``row_number() OVER ()`` would. An empty split needs no offset. ``None`` (gapped row ids)
+    past 1,000 splits, where the CASE would outgrow its use.
     """
-    counts = dict(sdf.selectExpr("spark_partition_id() AS p").groupBy("p").count().collect())
-    n_splits = sdf.rdd.getNumPartitions()
-    if n_splits > 1000:
+    counts = sorted(sdf.selectExpr("spark_partition_id() AS p").groupBy("p").count().collect())
+    if len(counts) > 1000:
         return None
-    offsets, total = [], 0
-    for split in range(n_splits):
-        offsets.append(total)
-        total += counts.get(split, 0)
-    case = " ".join(f"WHEN {split} THEN {offset}" for split, offset in enumerate(offsets) if offset)
-    if not case:  # one split, or rows in the first split only
-        return "monotonically_increasing_id() + 1"
-    return (f"monotonically_increasing_id() - spark_partition_id() * 8589934592 + 1"
-            f" + CASE spark_partition_id() {case} ELSE 0 END")
+    offsets, total = {}, 0
+    for split, n in counts:
+        offsets[split] = total
+        total += n
+    # the place in the split, and the split's offset (none for the first split that has rows)
+    row = "monotonically_increasing_id() - spark_partition_id() * 8589934592 + 1"
+    case = " ".join(f"WHEN {split} THEN {offset}" for split, offset in offsets.items() if offset)
+    return f"{row} + CASE spark_partition_id() {case} ELSE 0 END" if case else row
 
 
 def _nanosecond_columns(file: Path) -> set[str]:
